@@ -1,0 +1,10 @@
+"""workbench: a notebook-first evaluation and experimentation workbench for RAG pipelines."""
+
+import os
+
+# Offline by default: nothing is fetched from a model hub at run time.
+for _var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
+    os.environ.setdefault(_var, "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+__version__ = "0.1.0"

@@ -1,0 +1,127 @@
+"""Datasets: a folder with `corpus.jsonl` and `questions.jsonl`, validated row by row.
+
+Gold evidence is kept as character spans into corpus documents, so retrieval hits can be
+computed for any chunking.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from workbench.core.config import describe_validation_error
+from workbench.core.errors import DatasetError
+
+DATASETS_ROOT = Path("datasets")
+R = TypeVar("R", bound=BaseModel)
+
+
+class _Row(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class Document(_Row):
+    id: str = Field(min_length=1)
+    text: str = Field(min_length=1)
+    source: str | None = None
+    title: str | None = None
+
+
+class EvidenceSpan(_Row):
+    doc_id: str
+    start: int = Field(ge=0)
+    end: int = Field(gt=0)
+
+
+class Question(_Row):
+    id: str = Field(min_length=1)
+    question: str = Field(min_length=1)
+    answer: str | None = None
+    answerable: bool = True
+    evidence: list[EvidenceSpan] = []
+    gold_doc_ids: list[str] = []
+    parametric_answer: str | None = None
+
+
+@dataclass(frozen=True)
+class Dataset:
+    name: str
+    path: Path
+    documents: list[Document]
+    questions: list[Question]
+    content_hash: str
+
+    def limit(self, n: int | None) -> Dataset:
+        if n is None:
+            return self
+        return Dataset(self.name, self.path, self.documents, self.questions[:n], self.content_hash)
+
+
+def read_jsonl(path: Path, row: type[R]) -> list[R]:
+    """Parse and validate every line; the error names the file and line of a bad row."""
+    if not path.is_file():
+        raise DatasetError(f"{path}: file not found")
+    rows: list[R] = []
+    with path.open(encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                rows.append(row.model_validate(json.loads(line)))
+            except json.JSONDecodeError as exc:
+                raise DatasetError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from exc
+            except ValidationError as exc:
+                raise DatasetError(describe_validation_error(exc, f"{path}:{lineno}")) from exc
+    if not rows:
+        raise DatasetError(f"{path}: no rows")
+    return rows
+
+
+def resolve_dataset_path(name_or_path: str | Path, root: Path = DATASETS_ROOT) -> Path:
+    candidate = Path(name_or_path)
+    if candidate.is_dir():
+        return candidate
+    named = root / str(name_or_path)
+    if named.is_dir():
+        return named
+    known = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+    raise DatasetError(f"dataset {str(name_or_path)!r} not found; not a folder and not one of: {', '.join(known)}")
+
+
+def _check_evidence(path: Path, questions: list[Question], docs: dict[str, Document]) -> None:
+    for lineno, q in enumerate(questions, 1):
+        for span in q.evidence:
+            doc = docs.get(span.doc_id)
+            if doc is None:
+                raise DatasetError(f"{path} question {q.id}: evidence cites unknown doc_id {span.doc_id!r}")
+            if not span.start < span.end <= len(doc.text):
+                raise DatasetError(f"{path} question {q.id}: evidence span {span.start}:{span.end} is outside doc {doc.id}")
+
+
+def file_hash(*paths: Path) -> str:
+    digest = hashlib.sha256()
+    for p in paths:
+        digest.update(p.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def load_dataset(name_or_path: str | Path, root: Path = DATASETS_ROOT) -> Dataset:
+    path = resolve_dataset_path(name_or_path, root)
+    corpus_file, questions_file = path / "corpus.jsonl", path / "questions.jsonl"
+    documents = read_jsonl(corpus_file, Document)
+    questions = read_jsonl(questions_file, Question)
+    by_id = {d.id: d for d in documents}
+    if len(by_id) != len(documents):
+        raise DatasetError(f"{corpus_file}: duplicate document ids")
+    _check_evidence(questions_file, questions, by_id)
+    return Dataset(path.name, path, documents, questions, file_hash(corpus_file, questions_file))
+
+
+def load_corpus(path: str | Path) -> list[Document]:
+    """A JSONL corpus on its own (ingestion of a file rather than a dataset folder)."""
+    return read_jsonl(Path(path), Document)

@@ -1,0 +1,32 @@
+"""Find local model weights: a path, or a file shipped inside an installed Python package."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+from workbench.core.errors import ConfigError
+from workbench.core.schema import ModelSource
+
+
+def _package_dir(package: str) -> Path:
+    # find_spec locates the package without executing its __init__, which for some weight
+    # packages imports a plugin host we do not want to depend on.
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError(f"model package {package!r} is not installed (pip install {package.replace('_', '-')})")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def resolve_source(source: ModelSource) -> Path:
+    """The file or folder a `ModelSource` points at, or a `ConfigError` saying why not."""
+    if source.path is not None:
+        path = Path(source.path).expanduser()
+        if not path.exists():
+            raise ConfigError(f"model path {path} does not exist")
+        return path
+    assert source.package is not None
+    matches = sorted(_package_dir(source.package).glob(source.pattern))
+    if not matches:
+        raise ConfigError(f"no file matching {source.pattern!r} in package {source.package!r}")
+    return matches[0]

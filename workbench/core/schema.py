@@ -1,0 +1,259 @@
+"""`PipelineConfig`: the one typed config a pipeline, a sweep and a bundle are made of.
+
+Secrets appear only as the *names* of environment variables (`api_key_env`).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, model_validator
+
+from workbench.core.config import ConfigModel
+from workbench.core.state import Action
+
+
+class StoreConfig(ConfigModel):
+    path: str = ".workbench/workbench.duckdb"
+
+
+class IngestionConfig(ConfigModel):
+    source: str | None = None
+    chunker: Literal["sentence"] = "sentence"
+    chunk_size: int = Field(256, gt=16, description="tokens per chunk")
+    chunk_overlap: int = Field(32, ge=0)
+
+    @model_validator(mode="after")
+    def _overlap_below_size(self) -> IngestionConfig:
+        if self.chunk_overlap >= self.chunk_size:
+            raise ValueError("chunk_overlap must be smaller than chunk_size")
+        return self
+
+
+class ModelSource(ConfigModel):
+    """Where local weights are: a path, or a file inside an installed Python package."""
+
+    path: str | None = None
+    package: str | None = None
+    pattern: str = "*"
+
+    @model_validator(mode="after")
+    def _one_of(self) -> ModelSource:
+        if (self.path is None) == (self.package is None):
+            raise ValueError("give exactly one of 'path' or 'package'")
+        return self
+
+
+class EmbedderConfig(ConfigModel):
+    provider: Literal["sentence_transformers"] = "sentence_transformers"
+    source: ModelSource
+    batch_size: int = Field(64, gt=0)
+    normalize: bool = True
+
+
+class RerankerConfig(ConfigModel):
+    kind: Literal["none", "embedding", "cross_encoder"] = "embedding"
+    source: ModelSource | None = Field(None, description="cross-encoder weights (local)")
+    top_k: int | None = Field(None, gt=0)
+
+    @model_validator(mode="after")
+    def _source_for_cross_encoder(self) -> RerankerConfig:
+        if self.kind == "cross_encoder" and self.source is None:
+            raise ValueError("a cross_encoder reranker needs 'source'")
+        return self
+
+
+class RetrievalConfig(ConfigModel):
+    mode: Literal["bm25", "dense", "hybrid"] = "hybrid"
+    fusion: Literal["rrf", "weighted"] = "rrf"
+    rrf_k: int = Field(60, gt=0)
+    bm25_weight: float = Field(0.5, ge=0, le=1)
+    top_k: int = Field(5, gt=0)
+    candidates: int = Field(20, gt=0, description="per retriever, before fusion and re-ranking")
+    reranker: RerankerConfig = RerankerConfig()
+
+
+class Cost(ConfigModel):
+    input_per_1k: float = Field(0.0, ge=0)
+    output_per_1k: float = Field(0.0, ge=0)
+
+
+class RetryConfig(ConfigModel):
+    max_attempts: int = Field(3, ge=1)
+    base_delay_s: float = Field(0.2, ge=0)
+    max_delay_s: float = Field(5.0, ge=0)
+    jitter: float = Field(0.5, ge=0, le=1)
+
+
+class BreakerConfig(ConfigModel):
+    failure_rate: float = Field(0.5, gt=0, le=1)
+    window: int = Field(10, gt=0, description="most recent calls considered")
+    min_calls: int = Field(4, gt=0)
+    cooldown_s: float = Field(30.0, ge=0)
+
+
+class _EndpointBase(ConfigModel):
+    cost: Cost = Cost()
+    fallbacks: list[str] = []
+    timeout_s: float = Field(60.0, gt=0)
+    retry: RetryConfig = RetryConfig()
+    breaker: BreakerConfig = BreakerConfig()
+    params: dict[str, Any] = Field(default_factory=dict, description="temperature, max_tokens, ...")
+
+
+class LlamaCppEndpoint(_EndpointBase):
+    provider: Literal["llama_cpp"]
+    source: ModelSource
+    n_ctx: int = 2048
+    n_threads: int | None = None
+
+
+class OpenAICompatEndpoint(_EndpointBase):
+    provider: Literal["openai_compat"]
+    base_url: str
+    model: str
+    api_key_env: str | None = Field(None, description="name of the env var holding the key")
+
+
+class ExtractiveEndpoint(_EndpointBase):
+    provider: Literal["extractive"]
+    min_support: float = Field(0.2, ge=0, le=1, description="abstain below this overlap")
+    max_sentences: int = Field(1, gt=0)
+
+
+ModelEndpoint = Annotated[
+    LlamaCppEndpoint | OpenAICompatEndpoint | ExtractiveEndpoint, Field(discriminator="provider")
+]
+
+
+class PromptTemplate(ConfigModel):
+    version: int = Field(1, ge=1)
+    system: str = ""
+    template: str = Field(description="uses {question} and {context}")
+
+    @model_validator(mode="after")
+    def _has_placeholders(self) -> PromptTemplate:
+        for name in ("{question}", "{context}"):
+            if name not in self.template:
+                raise ValueError(f"template must contain {name}")
+        return self
+
+
+class RetrievalOverride(ConfigModel):
+    mode: Literal["bm25", "dense", "hybrid"] | None = None
+    fusion: Literal["rrf", "weighted"] | None = None
+    top_k: int | None = Field(None, gt=0)
+    candidates: int | None = Field(None, gt=0)
+    bm25_weight: float | None = Field(None, ge=0, le=1)
+
+
+class RouteConfig(ConfigModel):
+    utterances: list[str] = []
+    model: str | None = None
+    prompt: str | None = None
+    retrieval: RetrievalOverride = RetrievalOverride()
+    output: Literal["text", "json"] = "text"
+    json_schema: dict[str, Any] | None = None
+
+
+class RoutingConfig(ConfigModel):
+    default: str = "general"
+    threshold: float = Field(0.4, ge=-1, le=1)
+    routes: dict[str, RouteConfig] = {"general": RouteConfig()}
+
+    @model_validator(mode="after")
+    def _default_exists(self) -> RoutingConfig:
+        if self.default not in self.routes:
+            raise ValueError(f"default route {self.default!r} is not in routes")
+        return self
+
+
+class _Check(ConfigModel):
+    action: Action = "flag"
+
+
+class MaxSizeCheck(_Check):
+    check: Literal["max_size"]
+    max_chars: int = Field(2000, gt=0)
+    action: Action = "block"
+
+
+class InjectionCheck(_Check):
+    check: Literal["injection"]
+    action: Action = "block"
+    threshold: float = Field(0.5, gt=0, le=1)
+
+
+class PiiCheck(_Check):
+    check: Literal["pii"]
+    action: Action = "mask"
+    entities: list[str] = ["EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IBAN_CODE", "IP_ADDRESS", "US_SSN"]
+    score_threshold: float = Field(0.5, ge=0, le=1)
+
+
+class JsonSchemaCheck(_Check):
+    check: Literal["json_schema"]
+    action: Action = "block"
+
+
+class GroundednessCheck(_Check):
+    check: Literal["groundedness"]
+    threshold: float = Field(0.5, ge=0, le=1)
+
+
+GuardCheck = Annotated[
+    MaxSizeCheck | InjectionCheck | PiiCheck | JsonSchemaCheck | GroundednessCheck, Field(discriminator="check")
+]
+
+
+class GuardrailsConfig(ConfigModel):
+    input: list[GuardCheck] = []
+    output: list[GuardCheck] = []
+
+
+class GenerationConfig(ConfigModel):
+    model: str
+    prompt: str
+    max_context_chars: int = Field(4000, gt=0)
+
+
+class PipelineConfig(ConfigModel):
+    """A whole pipeline: ingestion, embedder, retrieval, routes, models, prompts and guards."""
+
+    name: str
+    store: StoreConfig = StoreConfig()
+    ingestion: IngestionConfig = IngestionConfig()
+    embedder: EmbedderConfig
+    retrieval: RetrievalConfig = RetrievalConfig()
+    generation: GenerationConfig
+    models: dict[str, ModelEndpoint]
+    prompts: dict[str, PromptTemplate]
+    routing: RoutingConfig = RoutingConfig()
+    guardrails: GuardrailsConfig = GuardrailsConfig()
+    concurrency: int = Field(4, gt=0)
+
+    @model_validator(mode="after")
+    def _references_resolve(self) -> PipelineConfig:
+        def need(kind: str, name: str | None, pool: dict[str, Any], where: str) -> None:
+            if name is not None and name not in pool:
+                raise ValueError(f"unknown {kind} {name!r} in {where}; valid: {', '.join(sorted(pool))}")
+
+        need("model", self.generation.model, self.models, "generation.model")
+        need("prompt", self.generation.prompt, self.prompts, "generation.prompt")
+        for name, ep in self.models.items():
+            for fb in ep.fallbacks:
+                need("model", fb, self.models, f"models.{name}.fallbacks")
+        for name, route in self.routing.routes.items():
+            need("model", route.model, self.models, f"routing.routes.{name}.model")
+            need("prompt", route.prompt, self.prompts, f"routing.routes.{name}.prompt")
+        return self
+
+    def route_model(self, route: str) -> str:
+        return self.routing.routes[route].model or self.generation.model
+
+    def route_prompt(self, route: str) -> str:
+        return self.routing.routes[route].prompt or self.generation.prompt
+
+    def route_retrieval(self, route: str) -> RetrievalConfig:
+        override = self.routing.routes[route].retrieval.model_dump(exclude_none=True)
+        return self.retrieval.model_copy(update=override)
