@@ -11,6 +11,7 @@
     │   ├── RateLimited
     │   └── ProviderUnavailable  endpoint down or circuit open
     ├── EvaluationError
+    ├── TrackingError          an MLflow call or a results write failed
     ├── BundleError            bundle integrity
     ├── AuthError
     └── MissingDependency      an optional extra is not installed
@@ -71,6 +72,10 @@ class ProviderUnavailable(ProviderError):
 
 class EvaluationError(WorkbenchError):
     """Scoring failed or was asked something invalid."""
+
+
+class TrackingError(WorkbenchError):
+    """Logging a run (MLflow) or writing its results (parquet, DuckDB) failed."""
 
 
 class BundleError(WorkbenchError):

@@ -113,6 +113,11 @@ class OpenAICompatEndpoint(_EndpointBase):
     base_url: str
     model: str
     api_key_env: str | None = Field(None, description="name of the env var holding the key")
+    json_mode: Literal["json_schema", "json_object"] = Field(
+        "json_schema",
+        description="how a JSON schema is sent: OpenAI's response_format json_schema, or "
+        "json_object + schema (llama.cpp server)",
+    )
 
 
 class ExtractiveEndpoint(_EndpointBase):

@@ -75,6 +75,7 @@ class Stage(ABC):
     reads: ClassVar[tuple[str, ...]] = ("query",)
     writes: ClassVar[tuple[str, ...]] = ()
     cacheable: ClassVar[bool] = True
+    records_timing: ClassVar[bool] = True
 
     def __init__(self, config: BaseModel | None = None, name: str | None = None) -> None:
         self.config = config
@@ -114,6 +115,7 @@ class Pipeline(Stage):
 
     kind = "pipeline"
     cacheable = False
+    records_timing = False  # its stages record their own
 
     def __init__(self, stages: Sequence[Stage], name: str = "pipeline", cache: StageCache | None = None) -> None:
         super().__init__(None, name)
@@ -134,6 +136,8 @@ class Pipeline(Stage):
     def _record(self, stage: Stage, key: str | None, before: float, state: RequestState, cached: bool) -> RequestState:
         if key is not None and not cached:
             self.cache.put(key, stage.outputs(state))  # type: ignore[union-attr]
+        if not stage.records_timing:
+            return state
         timing = StageTiming(stage=stage.name, seconds=time.perf_counter() - before, cached=cached)
         return state.model_copy(update={"timings": state.timings + (timing,)})
 
@@ -154,3 +158,30 @@ class Pipeline(Stage):
             key, hit = self._lookup(stage, state)
             state = self._record(stage, key, before, hit or await stage.arun(state), hit is not None)
         return state
+
+
+class RouteSwitch(Stage):
+    """Dispatches to the sub-pipeline of the route the router chose."""
+
+    kind = "route_switch"
+    reads = ("route",)
+    cacheable = False
+    records_timing = False
+
+    def __init__(self, routes: dict[str, Pipeline], default: str) -> None:
+        super().__init__(None, "route_switch")
+        self.routes = routes
+        self.default = default
+
+    def _pick(self, state: RequestState) -> Pipeline:
+        return self.routes.get(state.route or self.default) or self.routes[self.default]
+
+    def warm_up(self) -> None:
+        for pipeline in self.routes.values():
+            pipeline.warm_up()
+
+    def run(self, state: RequestState) -> RequestState:
+        return self._pick(state).run(state)
+
+    async def arun(self, state: RequestState) -> RequestState:
+        return await self._pick(state).arun(state)

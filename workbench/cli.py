@@ -1,0 +1,124 @@
+"""`python -m workbench ingest|ask|run`. A user's mistake is one line on stderr and exit 2."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from workbench.core.errors import WorkbenchError
+
+
+def _workbench(args: argparse.Namespace) -> Any:
+    from workbench.session import Workbench
+
+    tracker = None
+    if getattr(args, "tracking_uri", None):
+        from workbench.tracking import MlflowTracker
+
+        tracker = MlflowTracker(args.tracking_uri)
+    return Workbench.from_yaml(args.config, tracker=tracker)
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    report = _workbench(args).ingest(args.source)
+    print(report.summary() if hasattr(report, "summary") else report)
+    return 0
+
+
+def _state_json(state: Any) -> dict[str, Any]:
+    return {
+        "answer": state.answer,
+        "abstained": state.abstained,
+        "route": state.route,
+        "route_score": state.route_score,
+        "sources": [
+            {"doc_id": c.doc_id, "start": c.start, "end": c.end, "score": round(c.score, 4), "text": c.text}
+            for c in state.chunks
+        ],
+        "verdicts": [v.model_dump(mode="json") for v in state.verdicts],
+        "timings": {t.stage: round(t.seconds, 4) for t in state.timings},
+        "tokens_in": state.tokens_in,
+        "tokens_out": state.tokens_out,
+        "cost": state.cost,
+        "models": [c.endpoint for c in state.calls],
+        "fallback_used": state.fallback_used,
+    }
+
+
+def _print_state(state: Any) -> None:
+    data = _state_json(state)
+    print(f"answer:  {data['answer']}")
+    print(f"route:   {data['route']} (score {data['route_score'] or 0:.2f})   models: {', '.join(data['models'])}")
+    print("sources:")
+    for i, s in enumerate(data["sources"], 1):
+        snippet = s["text"][:90].replace("\n", " ")
+        print(f"  [{i}] {s['doc_id']} {s['start']}-{s['end']} score={s['score']:.3f}  {snippet}...")
+    print("guards:  " + ", ".join(f"{v['stage']}/{v['check']}={'TRIGGERED:' + v['action'] if v['triggered'] else 'ok'}" for v in data["verdicts"]))
+    print("timings: " + ", ".join(f"{k}={v * 1000:.0f}ms" for k, v in data["timings"].items()))
+    print(f"tokens:  {data['tokens_in']} in / {data['tokens_out']} out, cost {data['cost']:.6f}")
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    state = _workbench(args).ask(args.question)
+    if args.json:
+        print(json.dumps(_state_json(state), indent=2))
+    else:
+        _print_state(state)
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    wb = _workbench(args)
+    result = wb.run(args.dataset, limit=args.limit, log=not args.no_log, progress=True)
+    from workbench.notebook.tables import summary_table
+
+    print(summary_table(result.metrics).to_string())
+    print(f"\nresults: {result.parquet_path}")
+    if result.run_id:
+        print(f"mlflow run: {result.run_id}")
+        print(f"open the UI with: {wb.tracker.ui_command()}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="workbench", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    ingest = sub.add_parser("ingest", help="chunk, embed and store the corpus of a config")
+    ingest.add_argument("config")
+    ingest.add_argument("--source", help="a folder or JSONL corpus instead of ingestion.source")
+    ingest.set_defaults(func=cmd_ingest)
+
+    ask = sub.add_parser("ask", help="answer one question")
+    ask.add_argument("config")
+    ask.add_argument("question")
+    ask.add_argument("--json", action="store_true", help="machine-readable output")
+    ask.set_defaults(func=cmd_ask)
+
+    run = sub.add_parser("run", help="run the pipeline over a dataset and log it")
+    run.add_argument("config")
+    run.add_argument("--dataset", required=True, help="a name under datasets/ or a folder path")
+    run.add_argument("--limit", type=int, help="only the first N questions")
+    run.add_argument("--tracking-uri", help="MLflow tracking URI (default: sqlite:///mlflow.db)")
+    run.add_argument("--no-log", action="store_true", help="do not log to MLflow")
+    run.set_defaults(func=cmd_run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except WorkbenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

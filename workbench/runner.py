@@ -1,0 +1,150 @@
+"""Run a pipeline over a dataset: concurrently, with a progress bar, results to parquet and
+DuckDB, and one tracked run."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from workbench.core.config import flatten
+from workbench.core.dataset import Dataset, Question, load_dataset
+from workbench.core.errors import WorkbenchError
+from workbench.core.state import RequestState
+from workbench.evaluation import summarize
+
+if TYPE_CHECKING:
+    from workbench.session import Workbench
+
+
+@dataclass
+class RunResult:
+    run_id: str | None
+    frame: pd.DataFrame
+    metrics: dict[str, float]
+    parquet_path: Path | None
+
+
+def _normalise(text: str | None) -> str:
+    return re.sub(r"\W+", " ", (text or "").lower()).strip()
+
+
+def question_row(question: Question, state: RequestState | None, latency_s: float, error: str | None) -> dict[str, Any]:
+    from workbench.retrieval.hits import first_hit_rank
+
+    row: dict[str, Any] = {
+        "question_id": question.id,
+        "question": question.question,
+        "gold_answer": question.answer,
+        "answerable": question.answerable,
+        "has_evidence": bool(question.evidence),
+        "latency_s": latency_s,
+        "error": error,
+    }
+    if state is None:
+        return row | {"tokens_in": 0, "tokens_out": 0, "cost": 0.0, "fallback_used": False, "blocked": False,
+                      "abstained": False, "guards_triggered": [], "hit": False, "hit_rank": 0, "route": None}
+    rank = first_hit_rank(state.chunks, question.evidence) if question.evidence else 0
+    gold = _normalise(question.answer)
+    row |= {
+        "route": state.route,
+        "route_score": state.route_score,
+        "answer": state.answer,
+        "abstained": state.abstained,
+        "blocked": state.blocked,
+        "hit": bool(rank),
+        "hit_rank": rank or 0,
+        "contains_gold": bool(gold) and gold in _normalise(state.answer),
+        "retrieved": [f"{c.doc_id}:{c.start}-{c.end}" for c in state.chunks],
+        "contexts": [c.text for c in state.chunks],
+        "tokens_in": state.tokens_in,
+        "tokens_out": state.tokens_out,
+        "cost": state.cost,
+        "models": [c.endpoint for c in state.calls],
+        "fallback_used": state.fallback_used,
+        "guards_triggered": sorted({v.check for v in state.verdicts if v.triggered}),
+        "verdicts": json.dumps([v.model_dump(mode="json") for v in state.verdicts]),
+    }
+    for timing in state.timings:
+        row[f"t_{timing.stage}"] = row.get(f"t_{timing.stage}", 0.0) + timing.seconds
+    return row
+
+
+async def _run_all(wb: Workbench, questions: list[Question], progress: bool) -> list[dict[str, Any]]:
+    from tqdm.auto import tqdm
+
+    semaphore = asyncio.Semaphore(wb.config.concurrency)
+    bar = tqdm(total=len(questions), desc=wb.config.name, unit="q", disable=not progress)
+
+    async def one(question: Question) -> dict[str, Any]:
+        async with semaphore:
+            start = time.perf_counter()
+            try:
+                state = await wb.pipeline.arun(RequestState(query=question.question))
+                return question_row(question, state, time.perf_counter() - start, None)
+            except WorkbenchError as exc:  # one bad question must not lose the others
+                return question_row(question, None, time.perf_counter() - start, f"{type(exc).__name__}: {exc}")
+            finally:
+                bar.update(1)
+
+    try:
+        return list(await asyncio.gather(*(one(q) for q in questions)))
+    finally:
+        bar.close()
+
+
+def code_version() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5)
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def _results_path(wb: Workbench, dataset: Dataset) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return wb.root / "results" / wb.config.name / f"{stamp}-{dataset.name}.parquet"
+
+
+def run_dataset(wb: Workbench, dataset: str | Path, *, limit: int | None, log: bool, progress: bool) -> RunResult:
+    from workbench.core.errors import DatasetError
+    from workbench.tracking import write_results
+
+    ds = load_dataset(dataset, root=wb.root / "datasets").limit(limit)
+    if not ds.questions:
+        raise DatasetError(f"dataset {ds.name} has no questions to run")
+    wb.ingest(ds.path / "corpus.jsonl")
+    rows = asyncio.run(_run_all(wb, ds.questions, progress))
+    frame = pd.DataFrame(rows)
+    failed = frame["error"].notna()
+    if failed.all():
+        raise _all_failed_error(rows)
+    metrics = summarize(frame)
+    parquet = _results_path(wb, ds)
+    run_id = None
+    if log:
+        tags = {"dataset": ds.name, "dataset_hash": ds.content_hash, "code_version": code_version(),
+                "config_name": wb.config.name}
+        run_id = wb.tracker.log_run(
+            experiment=wb.config.name, run_name=f"{wb.config.name}-{ds.name}", config_yaml=wb.config_yaml,
+            params=flatten(wb.config.model_dump(mode="json")), metrics=metrics, tags=tags, table=frame,
+            artifacts=[],
+        )
+    frame.insert(0, "run_id", run_id or "")
+    write_results(frame, parquet, wb.root / "results" / "results.duckdb", run_id=run_id or "unlogged")
+    return RunResult(run_id, frame, metrics, parquet)
+
+
+def _all_failed_error(rows: list[dict[str, Any]]) -> WorkbenchError:
+    from workbench.core import errors
+
+    name, _, message = rows[0]["error"].partition(": ")
+    cls = getattr(errors, name, WorkbenchError)
+    return cls(f"all {len(rows)} questions failed; first: {message}")

@@ -1,0 +1,138 @@
+"""`Workbench`: the session object a notebook or the CLI holds.
+
+It owns the config, the embedder, the model endpoints, the retrieval index, the stage cache
+and the tracker, and passes them where needed: there is no global settings object.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from workbench.core.config import dump_yaml, load_yaml
+from workbench.core.protocols import ChatModel, Embedder
+from workbench.core.schema import PipelineConfig
+from workbench.core.stage import MemoryStageCache, Pipeline, StageCache
+from workbench.core.state import RequestState
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from workbench.retrieval import IngestReport, RetrievalIndex
+    from workbench.runner import RunResult
+    from workbench.tracking import Tracker
+
+
+class Workbench:
+    """Run, ask and evaluate one pipeline config.
+
+    >>> wb = Workbench.from_yaml("experiments/quickstart.yaml")
+    >>> wb.ingest(); state = wb.ask("Who bought the packages?")
+    """
+
+    def __init__(
+        self,
+        config: PipelineConfig,
+        *,
+        config_path: str | Path | None = None,
+        embedder: Embedder | None = None,
+        models: dict[str, ChatModel] | None = None,
+        tracker: Tracker | None = None,
+        cache: StageCache | None = None,
+        root: str | Path = ".",
+    ) -> None:
+        self.config = config
+        self.config_path = Path(config_path) if config_path else None
+        self.root = Path(root)
+        self._embedder = embedder
+        self._model_overrides = models or {}
+        self._tracker = tracker
+        self.cache = cache if cache is not None else MemoryStageCache()
+        self._pool: Any = None
+        self._index: RetrievalIndex | None = None
+        self._pipeline: Pipeline | None = None
+
+    @classmethod
+    def from_yaml(cls, path: str | Path, **kwargs: Any) -> Workbench:
+        return cls(load_yaml(PipelineConfig, path), config_path=path, **kwargs)
+
+    # --- lazily built parts -------------------------------------------------------------
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            from workbench.models.embedder import SentenceTransformerEmbedder
+
+            self._embedder = SentenceTransformerEmbedder(self.config.embedder)
+        return self._embedder
+
+    @property
+    def pool(self) -> Any:
+        if self._pool is None:
+            from workbench.models.endpoints import EndpointPool
+
+            self._pool = EndpointPool(self.config.models, overrides=self._model_overrides)
+        return self._pool
+
+    @property
+    def store_path(self) -> Path:
+        return self.root / self.config.store.path
+
+    @property
+    def index(self) -> RetrievalIndex:
+        if self._index is None:
+            from workbench.retrieval import RetrievalIndex
+
+            self._index = RetrievalIndex.open(self.store_path, self.embedder)
+        return self._index
+
+    @property
+    def pipeline(self) -> Pipeline:
+        if self._pipeline is None:
+            from workbench.pipeline import build_pipeline
+
+            self._pipeline = build_pipeline(self.config, self.embedder, self.index, self.pool, self.cache)
+        return self._pipeline
+
+    @property
+    def tracker(self) -> Tracker:
+        if self._tracker is None:
+            from workbench.tracking import MlflowTracker
+
+            self._tracker = MlflowTracker()
+        return self._tracker
+
+    @property
+    def config_yaml(self) -> str:
+        return dump_yaml(self.config)
+
+    # --- actions ------------------------------------------------------------------------
+    def ingest(self, source: str | Path | None = None) -> IngestReport:
+        """Chunk, embed and store the corpus; unchanged documents cost nothing."""
+        from workbench.retrieval import ingest
+
+        report = ingest(self.config, self.embedder, source=source, root=self.root)
+        self._index = None
+        self._pipeline = None
+        return report
+
+    def warm_up(self) -> None:
+        self.pipeline.warm_up()
+
+    def ask(self, question: str, *, raise_on_block: bool = True) -> RequestState:
+        """Answer one question. Raises `GuardrailBlocked`/`InputTooLarge` when a guard blocks."""
+        return asyncio.run(self.aask(question, raise_on_block=raise_on_block))
+
+    async def aask(self, question: str, *, raise_on_block: bool = True) -> RequestState:
+        from workbench.guardrails import raise_if_blocked
+
+        state = await self.pipeline.arun(RequestState(query=question))
+        if raise_on_block:
+            raise_if_blocked(state)
+        return state
+
+    def run(self, dataset: str | Path, *, limit: int | None = None, log: bool = True, progress: bool = False) -> RunResult:
+        """Run every question of a dataset; write results and log one MLflow run."""
+        from workbench.runner import run_dataset
+
+        return run_dataset(self, dataset, limit=limit, log=log, progress=progress)
