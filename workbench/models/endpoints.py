@@ -1,0 +1,221 @@
+"""`EndpointPool`: named model endpoints with retries, a circuit breaker each, and fallbacks.
+
+Providers are resolved through an explicit registry and instantiated on first use. A call to
+endpoint `a` with `fallbacks: [b, c]` tries `a`, then `b`, then `c` (and their own fallbacks,
+each endpoint at most once), each with its own retry policy and breaker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from workbench.core.errors import ConfigError, ProviderError, ProviderTimeout, ProviderUnavailable
+from workbench.core.protocols import ChatModel, Completion, GenerationRequest
+from workbench.core.registry import Registry
+from workbench.core.schema import ModelEndpoint
+from workbench.core.state import ModelCall
+from workbench.core.tokens import cost_of
+from workbench.models._errors import one_line
+from workbench.models.breaker import CircuitBreaker
+from workbench.models.retry import AsyncSleep, Sleep, aretry, is_retryable, retry
+
+log = logging.getLogger(__name__)
+
+
+def provider_registry() -> Registry:
+    """A fresh provider registry; add your own with `.add(name, cls)`."""
+    return Registry(
+        "model provider",
+        {
+            "llama_cpp": "workbench.models.llama_cpp:LlamaCppModel",
+            "openai_compat": "workbench.models.openai_compat:OpenAICompatModel",
+            "extractive": "workbench.models.extractive:ExtractiveModel",
+        },
+    )
+
+
+class EndpointPool:
+    """Every model endpoint of a pipeline, called by name.
+
+    `overrides` replaces the model behind an endpoint name (tests inject fakes this way); the
+    endpoint's retry, breaker, cost and fallbacks from config still apply.
+    """
+
+    def __init__(
+        self,
+        models: Mapping[str, ModelEndpoint],
+        overrides: Mapping[str, ChatModel] | None = None,
+        *,
+        registry: Registry | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Sleep = time.sleep,
+        asleep: AsyncSleep = asyncio.sleep,
+    ) -> None:
+        self.configs: dict[str, ModelEndpoint] = dict(models)
+        unknown = sorted(set(overrides or {}) - set(self.configs))
+        if unknown:
+            raise ConfigError(f"overrides for unknown model endpoint(s) {', '.join(unknown)}; valid: {self._valid()}")
+        for name, cfg in self.configs.items():
+            for fb in cfg.fallbacks:
+                if fb not in self.configs:
+                    raise ConfigError(f"unknown model endpoint {fb!r} in {name}.fallbacks; valid: {self._valid()}")
+        self._models: dict[str, ChatModel] = dict(overrides or {})
+        self._overridden = frozenset(overrides or {})
+        self._registry = registry or provider_registry()
+        self._breakers = {name: CircuitBreaker(name, cfg.breaker, clock) for name, cfg in self.configs.items()}
+        self._sleep = sleep
+        self._asleep = asleep
+        self._lock = threading.Lock()
+
+    def _valid(self) -> str:
+        return ", ".join(sorted(self.configs)) or "(none)"
+
+    def _config(self, name: str) -> ModelEndpoint:
+        try:
+            return self.configs[name]
+        except KeyError:
+            raise ConfigError(f"unknown model endpoint {name!r}; valid: {self._valid()}") from None
+
+    def model(self, name: str) -> ChatModel:
+        """The model behind an endpoint, instantiated on first use."""
+        config = self._config(name)
+        with self._lock:
+            if name not in self._models:
+                self._models[name] = self._registry.resolve(config.provider)(config)
+            return self._models[name]
+
+    def breaker(self, name: str) -> CircuitBreaker:
+        self._config(name)
+        return self._breakers[name]
+
+    def warm_up(self, names: list[str] | None = None) -> None:
+        for name in names or list(self.configs):
+            warm = getattr(self.model(name), "warm_up", None)
+            if warm is not None:
+                warm()
+
+    def chain(self, name: str) -> list[str]:
+        """`name` then its fallbacks, breadth first, each endpoint once."""
+        order, queue = [], [name]
+        while queue:
+            current = queue.pop(0)
+            if current in order:
+                continue
+            order.append(current)
+            queue.extend(self._config(current).fallbacks)
+        return order
+
+    def fingerprint(self, name: str) -> list[dict[str, Any]]:
+        """The configs of every endpoint a call to `name` may use, for stage cache keys."""
+        out = []
+        for ep in self.chain(name):
+            entry: dict[str, Any] = {"name": ep, "config": self.configs[ep].model_dump(mode="json")}
+            if ep in self._overridden:
+                entry["override"] = type(self._models[ep]).__qualname__
+            out.append(entry)
+        return out
+
+    # -- calling ---------------------------------------------------------------------------
+
+    def _attempt(self, name: str, request: GenerationRequest) -> Completion:
+        breaker = self._breakers[name]
+        breaker.before_call()
+        try:
+            completion = self.model(name).complete(request)
+        except ProviderError as exc:
+            _record(breaker, exc)
+            raise
+        except Exception:
+            breaker.record_failure()
+            raise
+        except BaseException:
+            breaker.release()
+            raise
+        breaker.record_success()
+        return completion
+
+    async def _aattempt(self, name: str, request: GenerationRequest) -> Completion:
+        breaker = self._breakers[name]
+        breaker.before_call()
+        timeout = self.configs[name].timeout_s
+        try:
+            completion = await asyncio.wait_for(self.model(name).acomplete(request), timeout)
+        except TimeoutError as exc:
+            breaker.record_failure()
+            raise ProviderTimeout(f"endpoint {name} did not answer within {timeout:g}s") from exc
+        except ProviderError as exc:
+            _record(breaker, exc)
+            raise
+        except Exception:
+            breaker.record_failure()
+            raise
+        except BaseException:  # cancelled from outside: no verdict on the endpoint's health
+            breaker.release()
+            raise
+        breaker.record_success()
+        return completion
+
+    def _call(self, primary: str, name: str, completion: Completion, attempts: int, started: float) -> ModelCall:
+        return ModelCall(
+            endpoint=name,
+            model=completion.model,
+            tokens_in=completion.tokens_in,
+            tokens_out=completion.tokens_out,
+            cost=cost_of(self.configs[name].cost, completion.tokens_in, completion.tokens_out),
+            latency_s=time.perf_counter() - started,
+            attempts=attempts,
+            fallback_from=None if name == primary else primary,
+        )
+
+    def complete(self, name: str, request: GenerationRequest) -> tuple[Completion, list[ModelCall]]:
+        """Answer `request` with endpoint `name` or, failing that, its fallbacks."""
+        errors: list[tuple[str, ProviderError]] = []
+        for ep in self.chain(name):
+            started = time.perf_counter()
+            try:
+                completion, attempts = retry(
+                    lambda ep=ep: self._attempt(ep, request), self.configs[ep].retry, sleep=self._sleep
+                )
+            except ProviderError as exc:
+                log.warning("endpoint %s failed: %s", ep, one_line(exc))
+                errors.append((ep, exc))
+                continue
+            return completion, [self._call(name, ep, completion, attempts, started)]
+        raise _all_failed(name, errors) from errors[-1][1]
+
+    async def acomplete(self, name: str, request: GenerationRequest) -> tuple[Completion, list[ModelCall]]:
+        """The async twin of `complete`; each attempt is bounded by the endpoint's `timeout_s`."""
+        errors: list[tuple[str, ProviderError]] = []
+        for ep in self.chain(name):
+            started = time.perf_counter()
+            try:
+                completion, attempts = await aretry(
+                    lambda ep=ep: self._aattempt(ep, request), self.configs[ep].retry, sleep=self._asleep
+                )
+            except ProviderError as exc:
+                log.warning("endpoint %s failed: %s", ep, one_line(exc))
+                errors.append((ep, exc))
+                continue
+            return completion, [self._call(name, ep, completion, attempts, started)]
+        raise _all_failed(name, errors) from errors[-1][1]
+
+
+def _record(breaker: CircuitBreaker, exc: ProviderError) -> None:
+    # A refused request (4xx) means the endpoint is up and answering: not a health failure.
+    if is_retryable(exc):
+        breaker.record_failure()
+    else:
+        breaker.record_success()
+
+
+def _all_failed(name: str, errors: list[tuple[str, ProviderError]]) -> ProviderUnavailable:
+    tried = ", ".join(ep for ep, _ in errors)
+    last_ep, last = errors[-1]
+    return ProviderUnavailable(
+        f"all endpoints failed for {name!r} (tried {tried}); last error from {last_ep}: {one_line(last)}"
+    )

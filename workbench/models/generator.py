@@ -1,0 +1,113 @@
+"""`GeneratorStage`: render the prompt from the question and chunks, call an endpoint."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field
+
+from workbench.core.config import ConfigModel
+from workbench.core.errors import ConfigError
+from workbench.core.protocols import Completion, GenerationRequest
+from workbench.core.schema import PromptTemplate
+from workbench.core.stage import Stage
+from workbench.core.state import Chunk, ModelCall, RequestState
+from workbench.models.endpoints import EndpointPool
+
+_DONT_KNOW = re.compile(
+    r"\b(i\s+(do\s*n[o']?t|don't|dont|cannot|can't)\s+know|not\s+(stated|mentioned|found|given)\s+in\s+the\s+context"
+    r"|the\s+context\s+does\s+not\s+(say|contain|mention))\b",
+    re.IGNORECASE,
+)
+
+
+class GeneratorConfig(ConfigModel):
+    endpoint: str = Field(description="name of a model endpoint in the pool")
+    prompt: PromptTemplate
+    output: Literal["text", "json"] = "text"
+    json_schema: dict[str, Any] | None = Field(None, description="constrains the output when output is json")
+    max_context_chars: int = Field(4000, gt=0)
+
+
+def render_context(chunks: tuple[Chunk, ...], max_chars: int) -> str:
+    """Chunks numbered `[1] ...` in retrieval order, cut to `max_chars` in total."""
+    parts: list[str] = []
+    used = 0
+    for i, chunk in enumerate(chunks, 1):
+        part = f"[{i}] {' '.join(chunk.text.split())}"
+        sep = 2 if parts else 0
+        room = max_chars - used - sep
+        if room <= 0:
+            break
+        if len(part) > room:
+            parts.append(part[:room].rstrip())
+            break
+        parts.append(part)
+        used += len(part) + sep
+    return "\n\n".join(parts)
+
+
+def says_unknown(text: str) -> bool:
+    """Whether an answer is a refusal such as "I don't know"."""
+    return bool(_DONT_KNOW.search(text.replace("\u2019", "'")))
+
+
+class GeneratorStage(Stage):
+    """Reads the query, chunks and route; writes the prompt, answer, abstention and model calls.
+
+    `state.prompt` holds the rendered user message (the system message is in the config).
+    """
+
+    kind = "generator"
+    reads: ClassVar[tuple[str, ...]] = ("query", "chunks", "route")
+    writes: ClassVar[tuple[str, ...]] = ("prompt", "answer", "abstained", "calls")
+
+    def __init__(self, config: GeneratorConfig, pool: EndpointPool, name: str | None = None) -> None:
+        super().__init__(config, name)
+        self.config: GeneratorConfig = config
+        self.pool = pool
+
+    def warm_up(self) -> None:
+        self.pool.warm_up(self.pool.chain(self.config.endpoint))
+
+    def config_fingerprint(self) -> Any:
+        # The endpoint's own config (model, params, fallbacks) decides the answer too.
+        return {"stage": self.config.model_dump(mode="json"), "endpoints": self.pool.fingerprint(self.config.endpoint)}
+
+    def request(self, state: RequestState) -> GenerationRequest:
+        cfg = self.config
+        context = render_context(state.chunks, cfg.max_context_chars)
+        try:
+            user = cfg.prompt.template.format(question=state.query, context=context)
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ConfigError(f"prompt template for stage {self.name!r} cannot be rendered: {exc}") from exc
+        messages = ({"role": "system", "content": cfg.prompt.system},) if cfg.prompt.system else ()
+        schema = (cfg.json_schema or {"type": "object"}) if cfg.output == "json" else None
+        return GenerationRequest(
+            question=state.query,
+            chunks=state.chunks,
+            messages=(*messages, {"role": "user", "content": user}),
+            json_schema=schema,
+        )
+
+    def _update(
+        self, state: RequestState, request: GenerationRequest, result: tuple[Completion, list[ModelCall]]
+    ) -> RequestState:
+        completion, calls = result
+        return state.model_copy(
+            update={
+                "prompt": request.messages[-1]["content"],
+                "answer": completion.text,
+                "abstained": completion.abstained or says_unknown(completion.text),
+                "calls": state.calls + tuple(calls),
+            }
+        )
+
+    def run(self, state: RequestState) -> RequestState:
+        request = self.request(state)
+        return self._update(state, request, self.pool.complete(self.config.endpoint, request))
+
+    async def arun(self, state: RequestState) -> RequestState:
+        request = self.request(state)
+        return self._update(state, request, await self.pool.acomplete(self.config.endpoint, request))
