@@ -1,0 +1,40 @@
+from pathlib import Path
+
+import pytest
+
+from workbench.core.config import load_yaml
+from workbench.core.schema import PipelineConfig
+from workbench.core.state import RequestState
+from workbench.routing import SemanticRouter
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def quickstart() -> PipelineConfig:
+    return load_yaml(PipelineConfig, ROOT / "experiments" / "quickstart.yaml")
+
+
+@pytest.fixture(scope="module")
+def real_embedder(quickstart):
+    pytest.importorskip("sentence_transformers")
+    from workbench.models.embedder import SentenceTransformerEmbedder
+
+    return SentenceTransformerEmbedder(quickstart.embedder)
+
+
+@pytest.mark.parametrize(
+    ("question", "route"),
+    [
+        ("Return the answer as a JSON object", "structured"),
+        ("Give me structured JSON output for this", "structured"),
+        ("In what country is Normandy located?", "general"),
+        ("Who was the first Duke of Normandy?", "general"),
+    ],
+)
+def test_quickstart_routes_with_real_embedder(quickstart, real_embedder, question, route):
+    router = SemanticRouter(quickstart.routing, real_embedder)
+    out = router.run(RequestState(query=question))
+    assert out.route == route, router.scores(question)
