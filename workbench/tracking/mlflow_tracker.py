@@ -1,0 +1,206 @@
+"""`MlflowTracker`: log a finished evaluation run to an MLflow tracking store.
+
+One `MlflowClient` per tracker, bound to its own tracking URI; the process-wide
+`mlflow.set_tracking_uri` is never touched, so two trackers on two stores can coexist.
+
+The default store is `sqlite:///<cwd>/mlflow.db` made absolute when the tracker is built,
+so a notebook and the CLI can share one store by passing the same path. For a SQLite store
+the run artifacts go next to the database, in `mlruns/` (never in whatever the cwd is).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import shlex
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from workbench.core.errors import MissingDependency, TrackingError
+from workbench.tracking import _limits
+from workbench.tracking._frame import json_safe_table
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from mlflow import MlflowClient
+
+log = logging.getLogger(__name__)
+
+DEFAULT_DB = "mlflow.db"
+TABLE_ARTIFACT = "results_table.json"
+CONFIG_ARTIFACT = "config.yaml"
+
+
+def resolve_tracking_uri(tracking_uri: str | Path | None = None) -> str:
+    """Turn None, a path or a relative `sqlite:///` URI into an absolute URI; pass others through.
+
+    A directory means `<dir>/mlflow.db`.
+    """
+    if tracking_uri is None:
+        return _sqlite_uri(Path.cwd() / DEFAULT_DB)
+    text = str(tracking_uri)
+    if text.startswith("sqlite:///"):
+        return _sqlite_uri(Path(text.removeprefix("sqlite:///")))
+    if "://" in text or text.startswith("databricks"):
+        return text
+    path = Path(text).expanduser()
+    if path.is_dir():
+        path = path / DEFAULT_DB
+    return _sqlite_uri(path)
+
+
+def _sqlite_uri(path: Path) -> str:
+    return "sqlite:///" + str(path.expanduser().resolve())
+
+
+class MlflowTracker:
+    """A `Tracker` writing to MLflow (a SQLite file, or an `http://` tracking server).
+
+    `MlflowTracker()` uses `./mlflow.db`; `MlflowTracker("../mlflow.db")` or
+    `MlflowTracker("http://127.0.0.1:5000")` point elsewhere. Building one is cheap:
+    mlflow is imported and the store opened on the first `log_run`.
+    """
+
+    def __init__(self, tracking_uri: str | Path | None = None, *, artifact_root: str | Path | None = None) -> None:
+        self.tracking_uri = resolve_tracking_uri(tracking_uri)
+        if artifact_root is not None:
+            self.artifact_root: Path | None = Path(artifact_root).expanduser().resolve()
+        elif self.db_path is not None:
+            self.artifact_root = self.db_path.parent / "mlruns"
+        else:
+            self.artifact_root = None  # the server decides
+        self._client: MlflowClient | None = None
+
+    def __repr__(self) -> str:
+        return f"MlflowTracker({self.tracking_uri!r})"
+
+    @property
+    def db_path(self) -> Path | None:
+        """The SQLite file behind the store, or None for a server."""
+        if self.tracking_uri.startswith("sqlite:///"):
+            return Path(self.tracking_uri.removeprefix("sqlite:///"))
+        return None
+
+    def ui_command(self, port: int | None = None) -> str:
+        """The shell command that opens the MLflow UI on this store."""
+        if self.db_path is None:
+            raise TrackingError(f"{self.tracking_uri} is a tracking server; open it in a browser instead")
+        cmd = ["mlflow", "ui", "--backend-store-uri", self.tracking_uri]
+        if port is not None:
+            cmd += ["--port", str(port)]
+        return shlex.join(cmd)
+
+    @property
+    def client(self) -> MlflowClient:
+        if self._client is None:
+            try:
+                from mlflow import MlflowClient
+            except ImportError as exc:
+                raise MissingDependency("mlflow", "tracking") from exc
+            if self.db_path is not None:
+                self.db_path.parent.mkdir(parents=True, exist_ok=True)
+            self._client = MlflowClient(tracking_uri=self.tracking_uri)
+        return self._client
+
+    def log_run(
+        self,
+        *,
+        experiment: str,
+        run_name: str,
+        config_yaml: str,
+        params: dict[str, Any],
+        metrics: dict[str, float],
+        tags: dict[str, str] | None = None,
+        table: pd.DataFrame | None = None,
+        artifacts: Sequence[Path] = (),
+    ) -> str:
+        """Log one run; returns its MLflow run id. Raises `TrackingError` with one clear line."""
+        missing = [str(p) for p in artifacts if not Path(p).is_file()]
+        if missing:
+            raise TrackingError(f"artifact file not found: {', '.join(missing)}")
+        client = self.client
+        experiment_id = self._call("get or create experiment", lambda: self._experiment_id(experiment))
+        run = self._call(
+            "create run",
+            lambda: client.create_run(experiment_id, run_name=run_name, tags=_limits.tag_items(tags or {})),
+        )
+        run_id: str = run.info.run_id
+        try:
+            self._log_values(run_id, params, metrics)
+            client.log_text(run_id, config_yaml, CONFIG_ARTIFACT)
+            if table is not None:
+                client.log_table(run_id, data=json_safe_table(table), artifact_file=TABLE_ARTIFACT)
+            for path in artifacts:
+                client.log_artifact(run_id, str(path))
+        except Exception as exc:
+            self._fail(run_id)
+            raise self._error(f"log run '{run_name}'", exc) from exc
+        self._call("finish run", lambda: client.set_terminated(run_id, "FINISHED"))
+        log.info("logged run %s (%s) to %s", run_name, run_id, self.tracking_uri)
+        return run_id
+
+    def load_table(self, run_id: str) -> pd.DataFrame:
+        """The per-question table of a run, as logged (nested cells are JSON text)."""
+        import pandas as pd
+
+        def load() -> pd.DataFrame:
+            import json
+
+            local = self.client.download_artifacts(run_id, TABLE_ARTIFACT)
+            data = json.loads(Path(local).read_text())
+            return pd.DataFrame(data["data"], columns=data["columns"])
+
+        return self._call(f"load table of run {run_id}", load)
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _experiment_id(self, name: str) -> str:
+        client = self.client
+        found = client.get_experiment_by_name(name)
+        if found is not None:
+            return str(found.experiment_id)
+        location = None
+        if self.artifact_root is not None:
+            slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-")[:60] or "experiment"
+            digest = hashlib.sha1(name.encode()).hexdigest()[:8]
+            location = (self.artifact_root / f"{slug}-{digest}").as_uri()
+        try:
+            return str(client.create_experiment(name, artifact_location=location))
+        except Exception:
+            # Another process may have created it between the lookup and here.
+            found = client.get_experiment_by_name(name)
+            if found is None:
+                raise
+            return str(found.experiment_id)
+
+    def _log_values(self, run_id: str, params: dict[str, Any], metrics: dict[str, float]) -> None:
+        from mlflow.entities import Metric, Param
+
+        now = int(time.time() * 1000)
+        param_list = [Param(k, v) for k, v in _limits.param_items(params).items()]
+        metric_list = [Metric(k, v, now, 0) for k, v in _limits.metric_items(metrics).items()]
+        for chunk in _limits.batches(param_list, _limits.PARAMS_PER_BATCH):
+            self.client.log_batch(run_id, params=chunk)
+        for mchunk in _limits.batches(metric_list, _limits.METRICS_PER_BATCH):
+            self.client.log_batch(run_id, metrics=mchunk)
+
+    def _fail(self, run_id: str) -> None:
+        try:
+            self.client.set_terminated(run_id, "FAILED")
+        except Exception:  # the store is already failing; the original error is what matters
+            log.debug("could not mark run %s as failed", run_id, exc_info=True)
+
+    def _call(self, what: str, fn: Any) -> Any:
+        try:
+            return fn()
+        except TrackingError:
+            raise
+        except Exception as exc:
+            raise self._error(what, exc) from exc
+
+    def _error(self, what: str, exc: Exception) -> TrackingError:
+        first = (str(exc).strip().splitlines() or [""])[0][:300]
+        return TrackingError(f"MLflow ({self.tracking_uri}): could not {what}: {type(exc).__name__}: {first}")
