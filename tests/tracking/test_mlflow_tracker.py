@@ -173,3 +173,15 @@ def test_unreachable_server_is_one_line_tracking_error(tmp_path: Path, results_f
             _log(tracker, results_frame, [])
     assert "\n" not in str(info.value)
     assert str(info.value).startswith("MLflow (http://127.0.0.1:")
+
+
+@pytest.mark.integration
+def test_deleted_experiment_is_a_clear_error(tmp_path: Path, results_frame: pd.DataFrame) -> None:
+    import mlflow
+
+    tracker = MlflowTracker(tmp_path / "mlflow.db")
+    run_id = _log(tracker, results_frame, [])
+    client = mlflow.MlflowClient(tracking_uri=tracker.tracking_uri)
+    client.delete_experiment(client.get_run(run_id).info.experiment_id)
+    with pytest.raises(TrackingError, match="experiment 'rag-eval' is deleted"):
+        _log(tracker, results_frame, [])

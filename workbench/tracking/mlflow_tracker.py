@@ -161,6 +161,11 @@ class MlflowTracker:
         client = self.client
         found = client.get_experiment_by_name(name)
         if found is not None:
+            if found.lifecycle_stage == "deleted":
+                raise TrackingError(
+                    f"experiment '{name}' is deleted in {self.tracking_uri}; restore it in the MLflow UI "
+                    "or use another experiment name"
+                )
             return str(found.experiment_id)
         location = None
         if self.artifact_root is not None:
