@@ -60,9 +60,11 @@ def main() -> None:
     run_raw(PROMPTS[0])  # warm-up
     run_ours(PROMPTS[0])
     totals = {"raw": [0, 0.0], "ours": [0, 0.0]}
-    for _ in range(args.rounds):
+    sides = [("raw", run_raw), ("ours", run_ours)]
+    for round_no in range(args.rounds):
         for prompt in PROMPTS:
-            for name, fn in (("raw", run_raw), ("ours", run_ours)):
+            # Alternate who goes first so load from other processes hits both sides alike.
+            for name, fn in sides if round_no % 2 == 0 else sides[::-1]:
                 start = time.perf_counter()
                 tokens = fn(prompt)
                 totals[name][0] += tokens

@@ -3,7 +3,8 @@ import pytest
 from workbench.core.errors import ConfigError, ProviderError, ProviderTimeout, ProviderUnavailable
 from workbench.core.protocols import GenerationRequest
 from workbench.core.schema import Cost, ExtractiveEndpoint
-from workbench.models import CircuitOpen, EndpointPool, ExtractiveModel, ProviderRejected
+from workbench.core.state import Chunk
+from workbench.models import EndpointPool, ExtractiveModel, ProviderRejected
 from workbench.testing.models import FailingModel, FunctionModel, ScriptedModel, SlowModel
 
 REQ = GenerationRequest(question="q?", messages=({"role": "user", "content": "say hi"},))
@@ -157,3 +158,23 @@ def test_fingerprint_changes_with_endpoint_params():
     a = pool({"a": endpoint(params={"temperature": 0})}, {})
     b = pool({"a": endpoint(params={"temperature": 0.7})}, {})
     assert a.fingerprint("a") != b.fingerprint("a")
+
+
+def test_quickstart_config_builds_a_pool_with_the_extractive_fallback():
+    from pathlib import Path
+
+    from workbench.core.config import load_yaml
+    from workbench.core.schema import PipelineConfig
+
+    config = load_yaml(PipelineConfig, Path(__file__).parents[2] / "experiments" / "quickstart.yaml")
+    p = EndpointPool(
+        config.models, {"smollm2": FailingModel(ProviderUnavailable("no weights here"))}, sleep=lambda s: None
+    )
+    assert p.chain("smollm2") == ["smollm2", "extractive"]
+    request = GenerationRequest(
+        question="Who was granted Normandy?",
+        chunks=(Chunk(chunk_id="1", doc_id="d", text="Rollo was granted Normandy in 911.", start=0, end=34),),
+    )
+    completion, [call] = p.complete("smollm2", request)
+    assert completion.text == "Rollo was granted Normandy in 911."
+    assert (call.endpoint, call.model, call.fallback_from, call.attempts) == ("extractive", "extractive", "smollm2", 1)

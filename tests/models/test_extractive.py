@@ -19,7 +19,12 @@ def model(**kw) -> ExtractiveModel:
 
 
 def test_split_sentences_keeps_abbreviation_free_sentences_apart():
-    assert split_sentences("One thing. Two things! Three? 4 more.") == ["One thing.", "Two things!", "Three?", "4 more."]
+    assert split_sentences("One thing. Two things! Three? 4 more.") == [
+        "One thing.",
+        "Two things!",
+        "Three?",
+        "4 more.",
+    ]
 
 
 def test_picks_the_sentence_that_answers_the_question():

@@ -28,7 +28,8 @@ def test_renders_numbered_context_and_messages():
     [request] = model.requests
     assert request.messages[0] == {"role": "system", "content": "Be brief."}
     expected = (
-        "Context:\n[1] Rollo was the first ruler of Normandy.\n\n[2] Normandy is in France.\n\nQ: Who ruled Normandy?\nA:"
+        "Context:\n[1] Rollo was the first ruler of Normandy.\n\n[2] Normandy is in France."
+        "\n\nQ: Who ruled Normandy?\nA:"
     )
     assert request.messages[1] == {"role": "user", "content": expected}
     assert request.json_schema is None and request.chunks == CHUNKS
@@ -54,8 +55,14 @@ def test_json_route_passes_the_schema():
 
 @pytest.mark.parametrize(
     ("text", "unknown"),
-    [("I don't know", True), ("I do not know.", True), ("i don\u2019t know", True), ("Rollo", False),
-     ("The context does not mention it.", True), ("Known as Rollo", False)],
+    [
+        ("I don't know", True),
+        ("I do not know.", True),
+        ("i don\u2019t know", True),
+        ("Rollo", False),
+        ("The context does not mention it.", True),
+        ("Known as Rollo", False),
+    ],
 )
 def test_says_unknown(text, unknown):
     assert says_unknown(text) is unknown

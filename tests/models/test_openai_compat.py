@@ -44,7 +44,12 @@ def test_posts_chat_completion_and_reads_usage():
     [request] = seen
     assert str(request.url) == "http://llm.test/v1/chat/completions"
     body = json.loads(request.content)
-    assert body == {"model": "m1", "messages": [{"role": "user", "content": "Say hello"}], "temperature": 0, "max_tokens": 5}
+    assert body == {
+        "model": "m1",
+        "messages": [{"role": "user", "content": "Say hello"}],
+        "temperature": 0,
+        "max_tokens": 5,
+    }
     assert "authorization" not in request.headers
 
 
@@ -67,7 +72,9 @@ def test_api_key_is_read_from_env_at_call_time(monkeypatch):
 
 def test_json_schema_goes_in_response_format():
     schema = {"type": "object", "properties": {"answer": {"type": "string"}}}
-    body = model_with(lambda r: httpx.Response(200, json=reply())).payload(REQ.model_copy(update={"json_schema": schema}))
+    body = model_with(lambda r: httpx.Response(200, json=reply())).payload(
+        REQ.model_copy(update={"json_schema": schema})
+    )
     assert body["response_format"] == {"type": "json_schema", "json_schema": {"name": "answer", "schema": schema}}
     llama_style = model_with(lambda r: httpx.Response(200, json=reply()), json_mode="json_object")
     assert llama_style.payload(REQ.model_copy(update={"json_schema": schema}))["response_format"] == {

@@ -65,7 +65,9 @@ def test_dead_server_falls_back_to_extractive():
     pool = EndpointPool(
         {
             "remote": endpoint(
-                f"http://127.0.0.1:{free_port()}/v1", fallbacks=["extractive"], retry={"max_attempts": 2, "base_delay_s": 0}
+                f"http://127.0.0.1:{free_port()}/v1",
+                fallbacks=["extractive"],
+                retry={"max_attempts": 2, "base_delay_s": 0},
             ),
             "extractive": ExtractiveEndpoint(provider="extractive"),
         }

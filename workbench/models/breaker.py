@@ -1,8 +1,8 @@
 """A per-endpoint circuit breaker over a sliding window of recent calls.
 
-    closed ──(failure rate >= threshold over >= min_calls)──> open
-    open ──(cooldown elapsed, next call)──> half_open (one probe call at a time)
-    half_open ──probe succeeds──> closed      half_open ──probe fails──> open
+closed ──(failure rate >= threshold over >= min_calls)──> open
+open ──(cooldown elapsed, next call)──> half_open (one probe call at a time)
+half_open ──probe succeeds──> closed      half_open ──probe fails──> open
 """
 
 from __future__ import annotations
@@ -76,9 +76,9 @@ class CircuitBreaker:
                 self._trip()
                 return
             self._window.append(True)
-            if len(self._window) >= self.config.min_calls:
-                if sum(self._window) / len(self._window) >= self.config.failure_rate:
-                    self._trip()
+            window = self._window
+            if len(window) >= self.config.min_calls and sum(window) / len(window) >= self.config.failure_rate:
+                self._trip()
 
     def _trip(self) -> None:
         self._state = "open"

@@ -8,6 +8,7 @@ each endpoint at most once), each with its own retry policy and breaker.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import threading
 import time
@@ -179,7 +180,7 @@ class EndpointPool:
             started = time.perf_counter()
             try:
                 completion, attempts = retry(
-                    lambda ep=ep: self._attempt(ep, request), self.configs[ep].retry, sleep=self._sleep
+                    functools.partial(self._attempt, ep, request), self.configs[ep].retry, sleep=self._sleep
                 )
             except ProviderError as exc:
                 log.warning("endpoint %s failed: %s", ep, one_line(exc))
@@ -195,7 +196,7 @@ class EndpointPool:
             started = time.perf_counter()
             try:
                 completion, attempts = await aretry(
-                    lambda ep=ep: self._aattempt(ep, request), self.configs[ep].retry, sleep=self._asleep
+                    functools.partial(self._aattempt, ep, request), self.configs[ep].retry, sleep=self._asleep
                 )
             except ProviderError as exc:
                 log.warning("endpoint %s failed: %s", ep, one_line(exc))

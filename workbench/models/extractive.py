@@ -14,15 +14,14 @@ ABSTAIN_TEXT = "I don't know"
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'(\[]?[A-Z0-9])")
 _WORD = re.compile(r"[a-z0-9]+")
-_STOPWORDS = frozenset(
-    """a about above after again against all am an and any are as at be because been before being below
+_STOPWORD_TEXT = """a about above after again against all am an and any are as at be because been before being below
     between both but by can could did do does doing down during each few for from further had has have
     having he her here hers herself him himself his how i if in into is it its itself just me more most my
     myself no nor not now of off on once only or other our ours out over own same she should so some such
     than that the their theirs them themselves then there these they this those through to too under until
     up very was we were what when where which while who whom why will with would you your yours
-    yourself yourselves name named called""".split()
-)
+    yourself yourselves name named called"""
+_STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 
 
 def content_words(text: str) -> set[str]:

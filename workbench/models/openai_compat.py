@@ -25,7 +25,6 @@ from workbench.core.tokens import estimate_tokens
 from workbench.models._errors import ProviderRejected
 from workbench.models._messages import chat_messages, merged_params
 
-
 _RESPONSE_FORMAT: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "json_schema": lambda schema: {"type": "json_schema", "json_schema": {"name": "answer", "schema": schema}},
     "json_object": lambda schema: {"type": "json_object", "schema": schema},
