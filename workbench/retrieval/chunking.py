@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from workbench.core.dataset import Document
+from workbench.core.errors import DatasetError
 from workbench.core.schema import IngestionConfig
 from workbench.retrieval._imports import require
 
@@ -86,5 +87,5 @@ def locate(text: str, chunk: str, start: int | None, end: int | None, cursor: in
     pattern = re.compile(r"\s+".join(re.escape(w) for w in words))
     match = pattern.search(text, cursor) or pattern.search(text)
     if match is None:
-        raise ValueError(f"chunk not found in its document: {chunk[:60]!r}")
+        raise DatasetError(f"chunk not found in its document: {chunk[:60]!r}")
     return match.start(), match.end()

@@ -57,8 +57,8 @@ class RetrievalIndex:
 
     # -- primitive searches -----------------------------------------------------------------
 
-    def embed_query(self, query: str) -> np.ndarray:
-        return np.asarray(self.embedder.embed([query])[0], dtype=np.float32)
+    def embed_query(self, query: str, embedder: Embedder | None = None) -> np.ndarray:
+        return np.asarray((embedder or self.embedder).embed([query])[0], dtype=np.float32)
 
     def bm25(self, query: str, k: int) -> Ranking:
         return self.lexical.search(query, k)
@@ -89,25 +89,29 @@ class RetrievalIndex:
 
     # -- the query ------------------------------------------------------------------------
 
-    def search(self, query: str, config: RetrievalConfig) -> list[Chunk]:
-        """The `config.top_k` best chunks for `query` under `config.mode` and `config.fusion`."""
+    def search(self, query: str, config: RetrievalConfig, embedder: Embedder | None = None) -> list[Chunk]:
+        """The `config.top_k` best chunks for `query` under `config.mode` and `config.fusion`.
+
+        `embedder` (default: the index's) encodes the query; it must be the one the store was
+        built with.
+        """
         try:
             mode = self._MODES[config.mode]
         except KeyError:
             raise ConfigError(f"unknown retrieval mode {config.mode!r}; valid: {', '.join(self._MODES)}") from None
-        return mode(self, query, config)
+        return mode(self, query, config, embedder)
 
-    def _search_bm25(self, query: str, config: RetrievalConfig) -> list[Chunk]:
+    def _search_bm25(self, query: str, config: RetrievalConfig, embedder: Embedder | None) -> list[Chunk]:
         ranked = self.bm25(query, config.candidates)
         return [self.chunk(r, s, {"bm25": s}) for r, s in ranked[: config.top_k]]
 
-    def _search_dense(self, query: str, config: RetrievalConfig) -> list[Chunk]:
-        ranked = self.dense(self.embed_query(query), config.candidates)
+    def _search_dense(self, query: str, config: RetrievalConfig, embedder: Embedder | None) -> list[Chunk]:
+        ranked = self.dense(self.embed_query(query, embedder), config.candidates)
         return [self.chunk(r, s, {"dense": s}) for r, s in ranked[: config.top_k]]
 
-    def _search_hybrid(self, query: str, config: RetrievalConfig) -> list[Chunk]:
+    def _search_hybrid(self, query: str, config: RetrievalConfig, embedder: Embedder | None) -> list[Chunk]:
         lexical = self.bm25(query, config.candidates)
-        dense = self.dense(self.embed_query(query), config.candidates)
+        dense = self.dense(self.embed_query(query, embedder), config.candidates)
         if config.fusion == "rrf":
             fused = fusion.rrf([lexical, dense], k=config.rrf_k)
         else:

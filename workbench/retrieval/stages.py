@@ -38,7 +38,7 @@ class RetrieverStage(Stage):
         getattr(self.embedder, "warm_up", lambda: None)()
 
     def run(self, state: RequestState) -> RequestState:
-        chunks = self.index.search(state.query, self.config)
+        chunks = self.index.search(state.query, self.config, self.embedder)
         return state.model_copy(update={"chunks": tuple(chunks)})
 
 
