@@ -12,6 +12,7 @@ evidence span. Run from the repository root:
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from pathlib import Path
 
@@ -110,7 +111,7 @@ def main() -> None:
     lat_q = questions[: args.latency_queries]
     embedder.embed([lat_q[0].question])  # warm
 
-    print("\n## latency (incl. query embedding), top_k 5, candidates 20")
+    print(f"\n## latency (incl. query embedding), top_k 5, candidates 20; load average {os.getloadavg()}")
     for mode in ("bm25", "dense", "hybrid"):
         p50, p95 = latency(index, lat_q, RetrievalConfig(mode=mode, top_k=5))
         print(f"{mode:7s} p50 {p50:6.1f} ms  p95 {p95:6.1f} ms")

@@ -148,3 +148,25 @@ def test_cross_encoder_reranker_from_local_weights(tmp_path) -> None:
     assert out.chunks[0].score >= out.chunks[1].score
     assert all(c.score == c.scores["rerank"] for c in out.chunks)
     assert stage.run(RequestState(query="which letter?", chunks=chunks)).chunks == out.chunks
+
+
+def test_fts_index_is_rebuilt_only_when_the_corpus_changes(tmp_path, squad, chunking, embedder) -> None:
+    import duckdb
+
+    docs, _ = squad
+    db = str(tmp_path / "s.duckdb")
+    ingest(docs[:5], store=db, ingestion=chunking, embedder=embedder)
+    first = RetrievalIndex.open(db, embedder, lexical="duckdb_fts")
+    second = RetrievalIndex.open(db, embedder, lexical="duckdb_fts")  # no rebuild: read-only is enough
+    assert first.fingerprint == second.fingerprint
+    first.lexical.close()  # type: ignore[attr-defined]
+    second.lexical.close()  # type: ignore[attr-defined]
+    ingest(docs[5:8], store=db, ingestion=chunking, embedder=embedder)
+    third = RetrievalIndex.open(db, embedder, lexical="duckdb_fts")
+    assert third.fingerprint != first.fingerprint
+    hit = third.bm25(docs[6].text[:80], 1)
+    assert third.data.doc_ids[hit[0][0]] == docs[6].id
+    third.lexical.close()  # type: ignore[attr-defined]
+    con = duckdb.connect(db, read_only=True)
+    assert con.execute("SELECT value FROM meta WHERE key = 'fts_fingerprint'").fetchone()[0] in third.fingerprint
+    con.close()

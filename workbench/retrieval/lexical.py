@@ -23,6 +23,7 @@ import numpy as np
 from workbench.core.errors import MissingDependency
 from workbench.core.registry import Registry
 from workbench.retrieval._imports import require
+from workbench.retrieval._stopwords import SMART_STOPWORDS
 from workbench.retrieval.store import IndexData, Store
 
 
@@ -57,8 +58,11 @@ def top_k(scores: np.ndarray, k: int, positive: bool = True) -> list[tuple[int, 
     return [(int(i), float(scores[i])) for i in idx if not positive or scores[i] > 0]
 
 
+STOPWORDS = sorted(SMART_STOPWORDS)
+
+
 class Bm25sIndex:
-    """BM25 (Lucene variant) from `bm25s`, English stop words and Snowball stemming."""
+    """BM25 (Lucene variant, k1=1.2, b=0.75) from `bm25s`, SMART stop words, Snowball stemming."""
 
     name = "bm25s"
 
@@ -72,8 +76,8 @@ class Bm25sIndex:
     def build(cls, data: IndexData, store: Store | None = None) -> Bm25sIndex:
         bm25s = require("bm25s", "bm25s")
         stemmer = require("Stemmer", "PyStemmer").Stemmer("english")
-        tokens = bm25s.tokenize(data.texts, stopwords="en", stemmer=stemmer, show_progress=False)
-        retriever = bm25s.BM25()
+        tokens = bm25s.tokenize(data.texts, stopwords=STOPWORDS, stemmer=stemmer, show_progress=False)
+        retriever = bm25s.BM25(k1=1.2, b=0.75)
         retriever.index(tokens, show_progress=False)
         return cls(retriever, stemmer, len(data))
 
@@ -81,7 +85,7 @@ class Bm25sIndex:
         bm25s = require("bm25s", "bm25s")
         with self._lock:
             tokenized = bm25s.tokenize(
-                [query], stopwords="en", stemmer=self._stemmer, return_ids=False, show_progress=False
+                [query], stopwords=STOPWORDS, stemmer=self._stemmer, return_ids=False, show_progress=False
             )
         vocab = self._retriever.vocab_dict
         return [t for t in tokenized[0] if t in vocab]
@@ -128,22 +132,28 @@ class DuckDbFtsIndex:
 
     @classmethod
     def build(cls, data: IndexData, store: Store) -> DuckDbFtsIndex:
+        reader = store.connect(read_only=True)
+        if Store.meta(reader).get("fts_fingerprint") != data.corpus_fingerprint:
+            reader.close()
+            cls._create(store, data.corpus_fingerprint)
+            reader = store.connect(read_only=True)
+        # Queries go through a read-only connection, like every other reader of the store.
+        load_packaged_extension(reader, "fts")
+        return cls(reader, {cid: i for i, cid in enumerate(data.chunk_ids)})
+
+    @staticmethod
+    def _create(store: Store, corpus_fp: str) -> None:
         con = store.connect()
         try:
             load_packaged_extension(con, "fts")
-            if Store.meta(con).get("fts_fingerprint") != data.corpus_fingerprint:
-                with Store.transaction(con):
-                    con.execute(
-                        "PRAGMA create_fts_index('chunks', 'chunk_id', 'text', stemmer='english', "
-                        "stopwords='english', overwrite=1)"
-                    )
-                    Store.set_meta(con, {"fts_fingerprint": data.corpus_fingerprint})
+            with Store.transaction(con):
+                con.execute(
+                    "PRAGMA create_fts_index('chunks', 'chunk_id', 'text', stemmer='english', "
+                    "stopwords='english', overwrite=1)"
+                )
+                Store.set_meta(con, {"fts_fingerprint": corpus_fp})
         finally:
             con.close()
-        # Query through a read-only connection, like every other reader of the store.
-        reader = store.connect(read_only=True)
-        load_packaged_extension(reader, "fts")
-        return cls(reader, {cid: i for i, cid in enumerate(data.chunk_ids)})
 
     def search(self, query: str, k: int) -> list[tuple[int, float]]:
         cursor = self._con.cursor()  # one cursor per call: safe across threads

@@ -85,7 +85,7 @@ class EmbeddingReranker:
         ids = [c.chunk_id for c in chunks]
         stored = self.vectors.vectors_for(ids) if self.vectors is not None else None
         chunk_vecs = stored if stored is not None else self.embedder.embed([c.text for c in chunks])
-        cosine = chunk_vecs @ np.asarray(self.embedder.embed([query])[0], dtype=np.float32)
+        cosine = np.einsum("ij,j->i", chunk_vecs, np.asarray(self.embedder.embed([query])[0], dtype=np.float32))
         prior = minmax([(i, c.score) for i, c in enumerate(chunks)])
         scores = [self.blend * float(cosine[i]) + (1 - self.blend) * prior[i] for i in range(len(chunks))]
         return _with_score(chunks, scores)

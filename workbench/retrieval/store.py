@@ -84,7 +84,13 @@ class Store:
         if read_only and not self.path.is_file():
             raise DatasetError(f"{self.path}: no index here; ingest a corpus first")
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        con = duckdb.connect(str(self.path), read_only=read_only)
+        try:
+            con = duckdb.connect(str(self.path), read_only=read_only)
+        except duckdb.ConnectionException as exc:
+            # DuckDB allows one access mode per file per process: an open index (read-only)
+            # and an ingest (read-write) cannot share a process at the same time.
+            mode = "read-only" if read_only else "read-write"
+            raise DatasetError(f"{self.path}: cannot open {mode}, it is open in another mode ({exc})") from exc
         if not read_only:
             con.execute(_SCHEMA)
         return con
