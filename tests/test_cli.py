@@ -104,8 +104,9 @@ def test_model_endpoint_down(capsys, tmp_path: Path, small_dataset: Path) -> Non
             "timeout_s": 5,
         }
     }
-    path = write_config(tmp_path, small_dataset / "corpus.jsonl", models=models,
-                        generation={"model": "remote", "prompt": "plain"})
+    path = write_config(
+        tmp_path, small_dataset / "corpus.jsonl", models=models, generation={"model": "remote", "prompt": "plain"}
+    )
     assert _run(capsys, "ingest", str(path))[0] == 0
     code, _, err = _run(capsys, "ask", str(path), "Who picked up the remaining four packages?")
     _one_line_error(code, err, "remote")

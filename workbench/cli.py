@@ -57,7 +57,13 @@ def _print_state(state: Any) -> None:
     for i, s in enumerate(data["sources"], 1):
         snippet = s["text"][:90].replace("\n", " ")
         print(f"  [{i}] {s['doc_id']} {s['start']}-{s['end']} score={s['score']:.3f}  {snippet}...")
-    print("guards:  " + ", ".join(f"{v['stage']}/{v['check']}={'TRIGGERED:' + v['action'] if v['triggered'] else 'ok'}" for v in data["verdicts"]))
+    print(
+        "guards:  "
+        + ", ".join(
+            f"{v['stage']}/{v['check']}={'TRIGGERED:' + v['action'] if v['triggered'] else 'ok'}"
+            for v in data["verdicts"]
+        )
+    )
     print("timings: " + ", ".join(f"{k}={v * 1000:.0f}ms" for k, v in data["timings"].items()))
     print(f"tokens:  {data['tokens_in']} in / {data['tokens_out']} out, cost {data['cost']:.6f}")
 
@@ -112,7 +118,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.ERROR, format="%(levelname)s %(name)s: %(message)s"
+    )
+    # bm25s sets its own logger to DEBUG on import; keep it at our level.
+    logging.getLogger("bm25s").setLevel(level)
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         return func(args)

@@ -16,7 +16,12 @@ from workbench.routing import SemanticRouter
 
 
 def _route_pipeline(
-    config: PipelineConfig, route: str, embedder: Embedder, index: RetrievalIndex, pool: EndpointPool, cache: StageCache | None
+    config: PipelineConfig,
+    route: str,
+    embedder: Embedder,
+    index: RetrievalIndex,
+    pool: EndpointPool,
+    cache: StageCache | None,
 ) -> Pipeline:
     retrieval = config.route_retrieval(route)
     spec = config.routing.routes[route]
@@ -30,7 +35,7 @@ def _route_pipeline(
     return Pipeline(
         [
             RetrieverStage(retrieval, index, embedder),
-            RerankerStage(retrieval.reranker, embedder),
+            RerankerStage(retrieval.reranker, embedder, index),
             GeneratorStage(generator, pool),
         ],
         name=f"route:{route}",
@@ -45,15 +50,13 @@ def build_pipeline(
     pool: EndpointPool,
     cache: StageCache | None = None,
 ) -> Pipeline:
-    routes = {
-        name: _route_pipeline(config, name, embedder, index, pool, cache) for name in config.routing.routes
-    }
+    routes = {name: _route_pipeline(config, name, embedder, index, pool, cache) for name in config.routing.routes}
     return Pipeline(
         [
             InputGuardStage(config.guardrails.input),
             SemanticRouter(config.routing, embedder),
             RouteSwitch(routes, config.routing.default),
-            OutputGuardStage(config.guardrails.output, config.routing.routes, embedder),
+            OutputGuardStage(config.guardrails.output, routes=config.routing.routes, embedder=embedder),
         ],
         name=config.name,
         cache=cache,

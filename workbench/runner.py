@@ -49,8 +49,18 @@ def question_row(question: Question, state: RequestState | None, latency_s: floa
         "error": error,
     }
     if state is None:
-        return row | {"tokens_in": 0, "tokens_out": 0, "cost": 0.0, "fallback_used": False, "blocked": False,
-                      "abstained": False, "guards_triggered": [], "hit": False, "hit_rank": 0, "route": None}
+        return row | {
+            "tokens_in": 0,
+            "tokens_out": 0,
+            "cost": 0.0,
+            "fallback_used": False,
+            "blocked": False,
+            "abstained": False,
+            "guards_triggered": [],
+            "hit": False,
+            "hit_rank": 0,
+            "route": None,
+        }
     rank = first_hit_rank(state.chunks, question.evidence) if question.evidence else 0
     gold = _normalise(question.answer)
     row |= {
@@ -115,7 +125,7 @@ def _results_path(wb: Workbench, dataset: Dataset) -> Path:
 
 def run_dataset(wb: Workbench, dataset: str | Path, *, limit: int | None, log: bool, progress: bool) -> RunResult:
     from workbench.core.errors import DatasetError
-    from workbench.tracking import write_results
+    from workbench.tracking.results import append_duckdb, write_parquet_atomic
 
     ds = load_dataset(dataset, root=wb.root / "datasets").limit(limit)
     if not ds.questions:
@@ -127,18 +137,26 @@ def run_dataset(wb: Workbench, dataset: str | Path, *, limit: int | None, log: b
     if failed.all():
         raise _all_failed_error(rows)
     metrics = summarize(frame)
-    parquet = _results_path(wb, ds)
+    parquet = write_parquet_atomic(frame, _results_path(wb, ds))
     run_id = None
     if log:
-        tags = {"dataset": ds.name, "dataset_hash": ds.content_hash, "code_version": code_version(),
-                "config_name": wb.config.name}
+        tags = {
+            "dataset": ds.name,
+            "dataset_hash": ds.content_hash,
+            "code_version": code_version(),
+            "config_name": wb.config.name,
+        }
         run_id = wb.tracker.log_run(
-            experiment=wb.config.name, run_name=f"{wb.config.name}-{ds.name}", config_yaml=wb.config_yaml,
-            params=flatten(wb.config.model_dump(mode="json")), metrics=metrics, tags=tags, table=frame,
-            artifacts=[],
+            experiment=wb.config.name,
+            run_name=f"{wb.config.name}-{ds.name}",
+            config_yaml=wb.config_yaml,
+            params=flatten(wb.config.model_dump(mode="json")),
+            metrics=metrics,
+            tags=tags,
+            table=frame,
+            artifacts=[parquet],
         )
-    frame.insert(0, "run_id", run_id or "")
-    write_results(frame, parquet, wb.root / "results" / "results.duckdb", run_id=run_id or "unlogged")
+    append_duckdb(frame.assign(run_id=run_id or ""), wb.root / "results" / "results.duckdb")
     return RunResult(run_id, frame, metrics, parquet)
 
 

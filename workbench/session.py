@@ -17,8 +17,6 @@ from workbench.core.stage import MemoryStageCache, Pipeline, StageCache
 from workbench.core.state import RequestState
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from workbench.retrieval import IngestReport, RetrievalIndex
     from workbench.runner import RunResult
     from workbench.tracking import Tracker
@@ -109,9 +107,15 @@ class Workbench:
     # --- actions ------------------------------------------------------------------------
     def ingest(self, source: str | Path | None = None) -> IngestReport:
         """Chunk, embed and store the corpus; unchanged documents cost nothing."""
+        from workbench.core.errors import ConfigError
         from workbench.retrieval import ingest
 
-        report = ingest(self.config, self.embedder, source=source, root=self.root)
+        source = source if source is not None else self.config.ingestion.source
+        if source is None:
+            raise ConfigError("no corpus to ingest: set ingestion.source in the config or pass a source")
+        report = ingest(
+            self.root / source, store=self.store_path, ingestion=self.config.ingestion, embedder=self.embedder
+        )
         self._index = None
         self._pipeline = None
         return report
@@ -131,7 +135,9 @@ class Workbench:
             raise_if_blocked(state)
         return state
 
-    def run(self, dataset: str | Path, *, limit: int | None = None, log: bool = True, progress: bool = False) -> RunResult:
+    def run(
+        self, dataset: str | Path, *, limit: int | None = None, log: bool = True, progress: bool = False
+    ) -> RunResult:
         """Run every question of a dataset; write results and log one MLflow run."""
         from workbench.runner import run_dataset
 

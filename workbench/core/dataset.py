@@ -100,7 +100,9 @@ def _check_evidence(path: Path, questions: list[Question], docs: dict[str, Docum
             if doc is None:
                 raise DatasetError(f"{path} question {q.id}: evidence cites unknown doc_id {span.doc_id!r}")
             if not span.start < span.end <= len(doc.text):
-                raise DatasetError(f"{path} question {q.id}: evidence span {span.start}:{span.end} is outside doc {doc.id}")
+                raise DatasetError(
+                    f"{path} question {q.id}: evidence span {span.start}:{span.end} is outside doc {doc.id}"
+                )
 
 
 def file_hash(*paths: Path) -> str:

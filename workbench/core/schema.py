@@ -126,9 +126,7 @@ class ExtractiveEndpoint(_EndpointBase):
     max_sentences: int = Field(1, gt=0)
 
 
-ModelEndpoint = Annotated[
-    LlamaCppEndpoint | OpenAICompatEndpoint | ExtractiveEndpoint, Field(discriminator="provider")
-]
+ModelEndpoint = Annotated[LlamaCppEndpoint | OpenAICompatEndpoint | ExtractiveEndpoint, Field(discriminator="provider")]
 
 
 class PromptTemplate(ConfigModel):

@@ -89,7 +89,7 @@ class Stage(ABC):
         # Default: run the sync body in a worker thread so the event loop stays free.
         return await asyncio.to_thread(self.run, state)
 
-    def warm_up(self) -> None:
+    def warm_up(self) -> None:  # noqa: B027 - optional hook, most stages have nothing to load
         """Load models or clients ahead of the first request."""
 
     def config_fingerprint(self) -> Any:

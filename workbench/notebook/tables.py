@@ -7,9 +7,21 @@ import math
 import pandas as pd
 
 _HEADLINE = (
-    "questions", "errors", "retrieval_hit_rate", "retrieval_mrr", "answer_contains_gold", "abstention_accuracy",
-    "abstain_on_unanswerable", "latency_s_p50", "latency_s_p95", "tokens_in", "tokens_out", "cost_per_question",
-    "cost_per_1k_tokens", "fallback_rate", "blocked_rate",
+    "questions",
+    "errors",
+    "retrieval_hit_rate",
+    "retrieval_mrr",
+    "answer_contains_gold",
+    "abstention_accuracy",
+    "abstain_on_unanswerable",
+    "latency_s_p50",
+    "latency_s_p95",
+    "tokens_in",
+    "tokens_out",
+    "cost_per_question",
+    "cost_per_1k_tokens",
+    "fallback_rate",
+    "blocked_rate",
 )
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import re
 import shlex
 import time
@@ -37,8 +38,11 @@ CONFIG_ARTIFACT = "config.yaml"
 def resolve_tracking_uri(tracking_uri: str | Path | None = None) -> str:
     """Turn None, a path or a relative `sqlite:///` URI into an absolute URI; pass others through.
 
-    A directory means `<dir>/mlflow.db`.
+    A directory means `<dir>/mlflow.db`. With no URI, `MLFLOW_TRACKING_URI` is honoured, as
+    MLflow's own tools do, before falling back to `./mlflow.db`.
     """
+    if tracking_uri is None:
+        tracking_uri = os.environ.get("MLFLOW_TRACKING_URI") or None
     if tracking_uri is None:
         return _sqlite_uri(Path.cwd() / DEFAULT_DB)
     text = str(tracking_uri)
