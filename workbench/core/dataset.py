@@ -94,7 +94,7 @@ def resolve_dataset_path(name_or_path: str | Path, root: Path = DATASETS_ROOT) -
 
 
 def _check_evidence(path: Path, questions: list[Question], docs: dict[str, Document]) -> None:
-    for lineno, q in enumerate(questions, 1):
+    for q in questions:
         for span in q.evidence:
             doc = docs.get(span.doc_id)
             if doc is None:
