@@ -131,7 +131,7 @@ def run_dataset(wb: Workbench, dataset: str | Path, *, limit: int | None, log: b
     if not ds.questions:
         raise DatasetError(f"dataset {ds.name} has no questions to run")
     wb.ingest(ds.path / "corpus.jsonl")
-    rows = asyncio.run(_run_all(wb, ds.questions, progress))
+    rows = wb.loop.run(_run_all(wb, ds.questions, progress))
     frame = pd.DataFrame(rows)
     failed = frame["error"].notna()
     if failed.all():

@@ -6,10 +6,10 @@ and the tracker, and passes them where needed: there is no global settings objec
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from workbench.core.aio import LoopThread
 from workbench.core.config import dump_yaml, load_yaml
 from workbench.core.protocols import ChatModel, Embedder
 from workbench.core.schema import PipelineConfig
@@ -50,6 +50,7 @@ class Workbench:
         self._pool: Any = None
         self._index: RetrievalIndex | None = None
         self._pipeline: Pipeline | None = None
+        self.loop = LoopThread()
 
     @classmethod
     def from_yaml(cls, path: str | Path, **kwargs: Any) -> Workbench:
@@ -125,7 +126,7 @@ class Workbench:
 
     def ask(self, question: str, *, raise_on_block: bool = True) -> RequestState:
         """Answer one question. Raises `GuardrailBlocked`/`InputTooLarge` when a guard blocks."""
-        return asyncio.run(self.aask(question, raise_on_block=raise_on_block))
+        return self.loop.run(self.aask(question, raise_on_block=raise_on_block))
 
     async def aask(self, question: str, *, raise_on_block: bool = True) -> RequestState:
         from workbench.guardrails import raise_if_blocked

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
 import logging
 import threading
 from typing import Any
@@ -54,7 +55,16 @@ class LlamaCppModel:
                     verbose=False,
                 )
                 self._model_name = path.stem
+                # Free the weights before interpreter shutdown tears down llama.cpp's globals;
+                # Llama.__del__ at that point prints an ignored TypeError.
+                atexit.register(self.close)
             return self._llm
+
+    def close(self) -> None:
+        with self._lock:
+            if self._llm is not None:
+                self._llm.close()
+                self._llm = None
 
     def _kwargs(self, request: GenerationRequest) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"messages": chat_messages(request), **merged_params(self.config.params, request)}
