@@ -120,8 +120,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     level = logging.INFO if args.verbose else logging.ERROR
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
-    # bm25s sets its own logger to DEBUG on import; keep it at our level.
-    logging.getLogger("bm25s").setLevel(level)
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         return func(args)

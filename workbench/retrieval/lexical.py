@@ -15,6 +15,7 @@ Both return `(row, score)` pairs where `row` indexes the `IndexData` they were b
 from __future__ import annotations
 
 import importlib.util
+import logging
 import threading
 from pathlib import Path
 from typing import Any, Protocol
@@ -76,6 +77,8 @@ class Bm25sIndex:
     @classmethod
     def build(cls, data: IndexData, store: Store | None = None) -> Bm25sIndex:
         bm25s = require("bm25s", "bm25s")
+        # bm25s sets its own logger to DEBUG on import; let the application's config decide.
+        logging.getLogger("bm25s").setLevel(logging.NOTSET)
         stemmer = require("Stemmer", "PyStemmer").Stemmer("english")
         tokens = bm25s.tokenize(data.texts, stopwords=STOPWORDS, stemmer=stemmer, show_progress=False)
         retriever = bm25s.BM25(k1=1.2, b=0.75)
