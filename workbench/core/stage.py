@@ -138,7 +138,8 @@ class Pipeline(Stage):
             self.cache.put(key, stage.outputs(state))  # type: ignore[union-attr]
         if not stage.records_timing:
             return state
-        timing = StageTiming(stage=stage.name, seconds=time.perf_counter() - before, cached=cached)
+        seconds = time.perf_counter() - before
+        timing = StageTiming(stage=stage.name, seconds=seconds, cached=cached, started_at=time.time() - seconds)
         return state.model_copy(update={"timings": state.timings + (timing,)})
 
     def run(self, state: RequestState) -> RequestState:

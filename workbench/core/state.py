@@ -51,6 +51,7 @@ class StageTiming(Frozen):
     stage: str
     seconds: float
     cached: bool = False
+    started_at: float = 0.0  # epoch seconds, so traces can place each stage in time
 
 
 class RequestState(Frozen):
