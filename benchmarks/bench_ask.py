@@ -27,19 +27,20 @@ def cold(n: int = 3) -> list[float]:
     times = []
     for q in QUESTIONS[:n]:
         start = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "workbench", "ask", CONFIG, q], check=True, capture_output=True)
+        subprocess.run(
+            [sys.executable, "-m", "workbench", "ask", CONFIG, q, "--no-cache"], check=True, capture_output=True
+        )
         times.append(time.perf_counter() - start)
     return times
 
 
 def warm(rounds: int = 4) -> list[float]:
-    wb = Workbench.from_yaml(CONFIG)
+    wb = Workbench.from_yaml(CONFIG, cache=None)
     wb.warm_up()
     wb.ask(QUESTIONS[0])
     times = []
     for r in range(1, rounds + 1):
         for q in QUESTIONS:
-            # A distinct suffix per round changes every stage's cache key, so each ask does full work.
             start = time.perf_counter()
             wb.ask(q + " " * r)
             times.append(time.perf_counter() - start)

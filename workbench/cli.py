@@ -20,7 +20,8 @@ def _workbench(args: argparse.Namespace) -> Any:
         from workbench.tracking import MlflowTracker
 
         tracker = MlflowTracker(args.tracking_uri)
-    return Workbench.from_yaml(args.config, tracker=tracker)
+    cache = None if getattr(args, "no_cache", False) else "auto"
+    return Workbench.from_yaml(args.config, tracker=tracker, cache=cache)
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
@@ -104,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("config")
     ask.add_argument("question")
     ask.add_argument("--json", action="store_true", help="machine-readable output")
+    ask.add_argument("--no-cache", action="store_true", help="run every stage, ignoring cached outputs")
     ask.set_defaults(func=cmd_ask)
 
     run = sub.add_parser("run", help="run the pipeline over a dataset and log it")
@@ -112,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--limit", type=int, help="only the first N questions")
     run.add_argument("--tracking-uri", help="MLflow tracking URI (default: sqlite:///mlflow.db)")
     run.add_argument("--no-log", action="store_true", help="do not log to MLflow")
+    run.add_argument("--no-cache", action="store_true", help="run every stage, ignoring cached outputs")
     run.set_defaults(func=cmd_run)
     return parser
 

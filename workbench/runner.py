@@ -82,6 +82,7 @@ def question_row(question: Question, state: RequestState | None, latency_s: floa
         "guards_triggered": sorted({v.check for v in state.verdicts if v.triggered}),
         "verdicts": json.dumps([v.model_dump(mode="json") for v in state.verdicts]),
     }
+    row["cached_stages"] = sum(t.cached for t in state.timings)
     for timing in state.timings:
         row[f"t_{timing.stage}"] = row.get(f"t_{timing.stage}", 0.0) + timing.seconds
     return row

@@ -7,13 +7,14 @@ and the tracker, and passes them where needed: there is no global settings objec
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from workbench.core.aio import LoopThread
+from workbench.core.cache import SqliteStageCache
 from workbench.core.config import dump_yaml, load_yaml
 from workbench.core.protocols import ChatModel, Embedder
 from workbench.core.schema import PipelineConfig
-from workbench.core.stage import MemoryStageCache, Pipeline, StageCache
+from workbench.core.stage import Pipeline, StageCache
 from workbench.core.state import RequestState
 
 if TYPE_CHECKING:
@@ -37,7 +38,7 @@ class Workbench:
         embedder: Embedder | None = None,
         models: dict[str, ChatModel] | None = None,
         tracker: Tracker | None = None,
-        cache: StageCache | None = None,
+        cache: StageCache | Literal["auto"] | None = "auto",
         root: str | Path = ".",
     ) -> None:
         self.config = config
@@ -46,7 +47,9 @@ class Workbench:
         self._embedder = embedder
         self._model_overrides = models or {}
         self._tracker = tracker
-        self.cache = cache if cache is not None else MemoryStageCache()
+        # "auto": a persistent cache beside the store, so unchanged stages are reused across
+        # runs and processes; None: no caching (every stage runs, e.g. for benchmarks).
+        self.cache = SqliteStageCache(self.store_path.parent / "stage_cache.sqlite") if cache == "auto" else cache
         self._pool: Any = None
         self._index: RetrievalIndex | None = None
         self._pipeline: Pipeline | None = None

@@ -83,3 +83,16 @@ async def test_async_pipeline_and_route_switch() -> None:
     out = await Pipeline([switch]).arun(RequestState(query="x", route="unknown"))
     assert out.answer == "XA"
     assert [t.stage for t in out.timings] == ["upper"]
+
+
+def test_sqlite_cache_survives_a_new_process_object(tmp_path) -> None:
+    from workbench.core.cache import SqliteStageCache
+
+    first = SqliteStageCache(tmp_path / "cache.sqlite")
+    Pipeline([Retrieve(), Upper(UpperConfig())], cache=first).run(RequestState(query="q"))
+    first.close()
+    second = SqliteStageCache(tmp_path / "cache.sqlite")
+    upper = Upper(UpperConfig())
+    out = Pipeline([Retrieve(), upper], cache=second).run(RequestState(query="q"))
+    assert upper.calls == 0 and out.answer == "Q!" and out.chunks[0].doc_id == "d"
+    assert second.hits == 2 and len(second) == 2

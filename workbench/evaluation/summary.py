@@ -34,6 +34,9 @@ def summarize(df: pd.DataFrame) -> dict[str, float]:
         "fallback_rate": _rate(ok["fallback_used"]),
         "blocked_rate": _rate(ok["blocked"]),
     }
+    if "cached_stages" in ok:
+        # Latency of a run served from the stage cache is not the pipeline's latency: say so.
+        metrics["stage_cache_hit_rate"] = _rate(ok["cached_stages"] > 0)
     metrics |= _percentiles(ok, "latency_s", "latency_s")
     for column in [c for c in ok.columns if c.startswith("t_")]:
         metrics |= _percentiles(ok, column, f"stage_{column[2:]}_s")
