@@ -88,20 +88,24 @@ def question_row(question: Question, state: RequestState | None, latency_s: floa
     return row
 
 
-async def _run_all(wb: Workbench, questions: list[Question], progress: bool) -> list[dict[str, Any]]:
+Outcome = tuple[dict[str, Any], RequestState | None]
+
+
+async def _run_all(wb: Workbench, questions: list[Question], progress: bool) -> list[Outcome]:
     from tqdm.auto import tqdm
 
     semaphore = asyncio.Semaphore(wb.config.concurrency)
     bar = tqdm(total=len(questions), desc=wb.config.name, unit="q", disable=not progress)
 
-    async def one(question: Question) -> dict[str, Any]:
+    async def one(question: Question) -> Outcome:
         async with semaphore:
             start = time.perf_counter()
             try:
                 state = await wb.pipeline.arun(RequestState(query=question.question))
-                return question_row(question, state, time.perf_counter() - start, None)
+                return question_row(question, state, time.perf_counter() - start, None), state
             except WorkbenchError as exc:  # one bad question must not lose the others
-                return question_row(question, None, time.perf_counter() - start, f"{type(exc).__name__}: {exc}")
+                error = f"{type(exc).__name__}: {exc}"
+                return question_row(question, None, time.perf_counter() - start, error), None
             finally:
                 bar.update(1)
 
@@ -124,41 +128,73 @@ def _results_path(wb: Workbench, dataset: Dataset) -> Path:
     return wb.root / "results" / wb.config.name / f"{stamp}-{dataset.name}.parquet"
 
 
-def run_dataset(wb: Workbench, dataset: str | Path, *, limit: int | None, log: bool, progress: bool) -> RunResult:
+@dataclass
+class Execution:
+    """A dataset run before it is recorded: the rows, and the request states behind them."""
+
+    dataset: Dataset
+    frame: pd.DataFrame
+    states: list[RequestState | None]
+
+
+def execute(wb: Workbench, dataset: str | Path, *, limit: int | None, progress: bool) -> Execution:
+    """Ingest the dataset's corpus (incrementally) and run every question concurrently."""
     from workbench.core.errors import DatasetError
-    from workbench.tracking.results import append_duckdb, write_parquet_atomic
 
     ds = load_dataset(dataset, root=wb.root / "datasets").limit(limit)
     if not ds.questions:
         raise DatasetError(f"dataset {ds.name} has no questions to run")
     wb.ingest(ds.path / "corpus.jsonl")
-    rows = wb.loop.run(_run_all(wb, ds.questions, progress))
+    outcomes = wb.loop.run(_run_all(wb, ds.questions, progress))
+    rows = [row for row, _ in outcomes]
     frame = pd.DataFrame(rows)
-    failed = frame["error"].notna()
-    if failed.all():
+    if frame["error"].notna().all():
         raise _all_failed_error(rows)
-    metrics = summarize(frame)
+    return Execution(ds, frame, [state for _, state in outcomes])
+
+
+def run_tags(wb: Workbench, ds: Dataset) -> dict[str, str]:
+    return {
+        "dataset": ds.name,
+        "dataset_hash": ds.content_hash,
+        "code_version": code_version(),
+        "config_name": wb.config.name,
+    }
+
+
+def record(
+    wb: Workbench,
+    execution: Execution,
+    metrics: dict[str, float],
+    *,
+    log: bool,
+    tags: dict[str, str] | None = None,
+    kind: str = "run",
+) -> RunResult:
+    """Write results to parquet and DuckDB, and log one tracked run."""
+    from workbench.tracking.results import append_duckdb, write_parquet_atomic
+
+    ds, frame = execution.dataset, execution.frame
     parquet = write_parquet_atomic(frame, _results_path(wb, ds))
     run_id = None
     if log:
-        tags = {
-            "dataset": ds.name,
-            "dataset_hash": ds.content_hash,
-            "code_version": code_version(),
-            "config_name": wb.config.name,
-        }
         run_id = wb.tracker.log_run(
             experiment=wb.config.name,
-            run_name=f"{wb.config.name}-{ds.name}",
+            run_name=f"{wb.config.name}-{ds.name}-{kind}",
             config_yaml=wb.config_yaml,
             params=flatten(wb.config.model_dump(mode="json")),
             metrics=metrics,
-            tags=tags,
+            tags=run_tags(wb, ds) | {"workbench.kind": kind} | (tags or {}),
             table=frame,
             artifacts=[parquet],
         )
     append_duckdb(frame.assign(run_id=run_id or ""), wb.root / "results" / "results.duckdb")
     return RunResult(run_id, frame, metrics, parquet)
+
+
+def run_dataset(wb: Workbench, dataset: str | Path, *, limit: int | None, log: bool, progress: bool) -> RunResult:
+    execution = execute(wb, dataset, limit=limit, progress=progress)
+    return record(wb, execution, summarize(execution.frame), log=log)
 
 
 def _all_failed_error(rows: list[dict[str, Any]]) -> WorkbenchError:
