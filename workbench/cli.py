@@ -25,8 +25,11 @@ def _workbench(args: argparse.Namespace) -> Any:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    report = _workbench(args).ingest(args.source)
-    print(report.summary() if hasattr(report, "summary") else report)
+    r = _workbench(args).ingest(args.source)
+    print(
+        f"ingested into {r.store}: {r.added} new, {r.updated} updated, {r.skipped} unchanged, {r.removed} removed; "
+        f"{r.chunks} chunks written, {r.total_docs} documents / {r.total_chunks} chunks stored ({r.seconds:.1f} s)"
+    )
     return 0
 
 
