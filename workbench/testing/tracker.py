@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -13,6 +13,10 @@ from workbench.tracking._limits import metric_items, param_items, tag_items
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from workbench.core.schema import PromptTemplate
+    from workbench.core.state import RequestState
+    from workbench.tracking.traces import SpanRecord
 
 
 @dataclass(frozen=True)
@@ -30,11 +34,35 @@ class TrackedRun:
     artifacts: list[Path] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class TrackedTrace:
+    trace_id: str
+    experiment: str | None
+    run_id: str | None
+    question_id: str
+    request_id: str
+    spans: list[SpanRecord]
+
+
+@dataclass(frozen=True)
+class TrackedFeedback:
+    feedback_id: str
+    trace_id: str
+    name: str
+    value: bool
+    rationale: str
+    user: str
+    metadata: dict[str, str]
+
+
 class InMemoryTracker:
     """Records every `log_run` in `self.runs`. Pass `fail=...` to make logging raise `TrackingError`."""
 
     def __init__(self, *, fail: str | None = None) -> None:
         self.runs: list[TrackedRun] = []
+        self.traces: list[TrackedTrace] = []
+        self.prompts: dict[str, list[Any]] = {}  # registered name -> content of versions 1, 2, ...
+        self.feedback: list[TrackedFeedback] = []
         self.fail = fail
         self._ids = itertools.count(1)
 
@@ -79,3 +107,69 @@ class InMemoryTracker:
 
     def runs_in(self, experiment: str) -> list[TrackedRun]:
         return [r for r in self.runs if r.experiment == experiment]
+
+    def _run(self, run_id: str) -> TrackedRun:
+        for run in self.runs:
+            if run.run_id == run_id:
+                return run
+        raise TrackingError(f"run {run_id} not found")
+
+    def log_traces(
+        self,
+        *,
+        experiment: str | None,
+        run_id: str | None,
+        states: Sequence[RequestState],
+        question_ids: Sequence[str],
+    ) -> list[str]:
+        from workbench.tracking.traces import build_spans
+
+        if self.fail is not None:
+            raise TrackingError(self.fail)
+        if len(states) != len(question_ids):
+            raise TrackingError(f"got {len(states)} request states but {len(question_ids)} question ids")
+        if run_id is not None:
+            experiment = experiment or self._run(run_id).experiment
+        ids = []
+        for state, question_id in zip(states, question_ids, strict=True):
+            trace = TrackedTrace(
+                f"tr-mem-{next(self._ids):04d}", experiment, run_id, question_id, state.request_id, build_spans(state)
+            )
+            self.traces.append(trace)
+            ids.append(trace.trace_id)
+        return ids
+
+    def register_prompts(
+        self, prompts: Mapping[str, PromptTemplate], *, run_id: str | None, prefix: str | None = None
+    ) -> dict[str, str]:
+        from workbench.tracking.prompts import DEFAULT_PREFIX, prompt_content, prompt_name, prompt_uri, run_prompt_tags
+
+        if self.fail is not None:
+            raise TrackingError(self.fail)
+        run = self._run(run_id) if run_id else None
+        prefix = prefix or (run.tags.get("config_name") if run else None) or DEFAULT_PREFIX
+        uris = {}
+        for key, template in prompts.items():
+            name, content = prompt_name(prefix, key), prompt_content(template)
+            versions = self.prompts.setdefault(name, [])
+            matching = [i + 1 for i, c in enumerate(versions) if c == content]
+            if not matching:
+                versions.append(content)
+            uris[key] = prompt_uri(name, matching[-1] if matching else len(versions))
+        if run is not None:
+            run.tags.update(tag_items(run_prompt_tags(uris)))
+        return uris
+
+    def log_feedback(
+        self, *, trace_id: str, name: str, value: bool, rationale: str, user: str, metadata: dict[str, str]
+    ) -> str:
+        if self.fail is not None:
+            raise TrackingError(self.fail)
+        if not any(t.trace_id == trace_id for t in self.traces):
+            raise TrackingError(f"trace {trace_id} not found")
+        feedback_id = f"a-mem-{next(self._ids):04d}"
+        self.feedback.append(TrackedFeedback(feedback_id, trace_id, name, value, rationale, user, dict(metadata)))
+        return feedback_id
+
+    def delete_feedback(self, *, trace_id: str, assessment_id: str) -> None:
+        self.feedback = [f for f in self.feedback if f.feedback_id != assessment_id]

@@ -16,7 +16,7 @@ import os
 import re
 import shlex
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +27,9 @@ from workbench.tracking._frame import json_safe_table
 if TYPE_CHECKING:
     import pandas as pd
     from mlflow import MlflowClient
+
+    from workbench.core.schema import PromptTemplate
+    from workbench.core.state import RequestState
 
 log = logging.getLogger(__name__)
 
@@ -158,6 +161,49 @@ class MlflowTracker:
             return pd.DataFrame(data["data"], columns=data["columns"])
 
         return self._call(f"load table of run {run_id}", load)
+
+    def log_traces(
+        self,
+        *,
+        experiment: str | None,
+        run_id: str | None,
+        states: Sequence[RequestState],
+        question_ids: Sequence[str],
+    ) -> list[str]:
+        """One trace per request state, linked to `run_id`; see `workbench.tracking.traces`."""
+        from workbench.tracking.traces import write_traces
+
+        return self._call(
+            "log traces",
+            lambda: write_traces(self.client, experiment, run_id, states, question_ids, create=self._experiment_id),
+        )
+
+    def register_prompts(
+        self, prompts: Mapping[str, PromptTemplate], *, run_id: str | None, prefix: str | None = None
+    ) -> dict[str, str]:
+        """Register prompt templates (idempotent) and pin them on the run; see `workbench.tracking.prompts`."""
+        from workbench.tracking.prompts import write_prompts
+
+        return self._call("register prompts", lambda: write_prompts(self.client, prompts, run_id, prefix=prefix))
+
+    def log_feedback(
+        self, *, trace_id: str, name: str, value: bool, rationale: str, user: str, metadata: dict[str, str]
+    ) -> str:
+        """Attach human feedback to a trace as an MLflow assessment; returns the assessment id."""
+        from workbench.tracking.feedback import write_assessment
+
+        return self._call(
+            f"log feedback on trace {trace_id}",
+            lambda: write_assessment(
+                self.client, trace_id=trace_id, name=name, value=value, rationale=rationale, user=user, metadata=metadata
+            ),
+        )
+
+    def delete_feedback(self, *, trace_id: str, assessment_id: str) -> None:
+        """Remove an assessment logged by `log_feedback` (used to undo a half-recorded feedback)."""
+        from workbench.tracking._mlflow import tracing_client
+
+        self._call("delete feedback", lambda: tracing_client(self.client).delete_assessment(trace_id, assessment_id))
 
     # -- internals -------------------------------------------------------------------------
 

@@ -6,12 +6,15 @@ The caller owns the tracker object and passes it where needed; there is no globa
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from workbench.core.schema import PromptTemplate
+    from workbench.core.state import RequestState
 
 
 @runtime_checkable
@@ -35,4 +38,31 @@ class Tracker(Protocol):
 
         Raises `TrackingError` if the backend fails.
         """
+        ...
+
+    def log_traces(
+        self,
+        *,
+        experiment: str | None,
+        run_id: str | None,
+        states: Sequence[RequestState],
+        question_ids: Sequence[str],
+    ) -> list[str]:
+        """One trace per request (a span per stage), linked to `run_id`; returns the trace ids."""
+        ...
+
+    def register_prompts(
+        self, prompts: Mapping[str, PromptTemplate], *, run_id: str | None, prefix: str | None = None
+    ) -> dict[str, str]:
+        """Register prompt templates idempotently, pin them on the run; returns {name: prompt URI}."""
+        ...
+
+    def log_feedback(
+        self, *, trace_id: str, name: str, value: bool, rationale: str, user: str, metadata: dict[str, str]
+    ) -> str:
+        """Attach human feedback to a trace; returns the feedback (assessment) id."""
+        ...
+
+    def delete_feedback(self, *, trace_id: str, assessment_id: str) -> None:
+        """Remove feedback logged by `log_feedback`."""
         ...
