@@ -190,11 +190,11 @@ def _failed_rows(frame: pd.DataFrame) -> pd.Series:
 
 
 def metric_values(series: pd.Series) -> np.ndarray:
-    """A metric column as floats: booleans become 0/1, None and unparseable cells NaN."""
+    """A metric column as a new float array: booleans become 0/1, None and unparseable cells NaN."""
     import pandas as pd
 
     if pd.api.types.is_bool_dtype(series) or pd.api.types.is_numeric_dtype(series):
-        return series.astype("float64").to_numpy(na_value=np.nan)
+        return np.array(series.astype("float64").to_numpy(na_value=np.nan), dtype=float)  # a writable copy
 
     def one(value: Any) -> float:
         if value is None or isinstance(value, str):
