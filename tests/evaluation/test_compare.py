@@ -88,8 +88,9 @@ def test_per_question_rows_line_up_by_question_id() -> None:
 
 
 def test_default_metrics_skip_ids_timings_and_tokens_but_keep_latency_and_cost() -> None:
-    summary = compare(run_a(), run_b()).summary
-    assert list(summary["metric"]) == ["hit", "contains_gold", "latency_s", "cost"]
+    scored = {"recall_at_n": [0.5] * 5, "faithfulness__failed": [False] * 5}
+    summary = compare(run_a().assign(**scored), run_b().assign(**scored)).summary
+    assert list(summary["metric"]) == ["hit", "contains_gold", "latency_s", "cost", "recall_at_n"]
     expected = ["metric", "mean_a", "mean_b", "diff", "ci_low", "ci_high", "p_value", "significant"]
     expected += ["n", "wins", "losses", "ties"]
     assert list(summary.columns[:12]) == expected
