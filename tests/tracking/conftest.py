@@ -48,7 +48,9 @@ def request_states() -> list:
                 prompt=f"Context: alpha\nQuestion: question {i}?",
                 answer=f"answer {i}",
                 verdicts=(GuardVerdict(stage="input_guard", check="pii", triggered=i == 1, action="mask"),),
-                calls=(ModelCall(endpoint="local", model="smollm2", tokens_in=40, tokens_out=8, cost=0.001, latency_s=0.5),),
+                calls=(
+                    ModelCall(endpoint="local", model="smollm2", tokens_in=40, tokens_out=8, cost=0.001, latency_s=0.5),
+                ),
                 timings=(
                     StageTiming(stage="input_guard", seconds=0.01, started_at=t0),
                     StageTiming(stage="retriever", seconds=0.05, cached=i == 2, started_at=t0 + 0.01),

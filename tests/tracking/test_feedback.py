@@ -28,7 +28,12 @@ def dataset_dir(tmp_path: Path) -> Path:
     folder.mkdir(parents=True)
     docs = [{"id": "d1", "text": "Paris is the capital of France."}, {"id": "d2", "text": "Bern is in Switzerland."}]
     questions = [
-        {"id": "q1", "question": "Capital of France?", "answer": "Paris", "evidence": [{"doc_id": "d1", "start": 0, "end": 5}]},
+        {
+            "id": "q1",
+            "question": "Capital of France?",
+            "answer": "Paris",
+            "evidence": [{"doc_id": "d1", "start": 0, "end": 5}],
+        },
         {"id": "q2", "question": "Where is Bern?", "topic": "geo"},
         {"id": "q3", "question": "Capital of Spain?"},
         {"id": "q4", "question": "Not asked about"},
@@ -72,12 +77,24 @@ def test_feedback_reaches_the_in_memory_tracker(tmp_path: Path, request_states: 
     tracker = InMemoryTracker()
     [trace_id] = tracker.log_traces(experiment="e", run_id=None, states=request_states[:1], question_ids=["q1"])
     record = record_feedback(
-        duckdb_path=tmp_path / "f.duckdb", run_id="r", question_id="q1", thumbs="down", trace_id=trace_id, tracker=tracker
+        duckdb_path=tmp_path / "f.duckdb",
+        run_id="r",
+        question_id="q1",
+        thumbs="down",
+        trace_id=trace_id,
+        tracker=tracker,
     )
     assert tracker.feedback[0].value is False and record.assessment_id == tracker.feedback[0].feedback_id
     # MLflow fails first: nothing is stored.
     with pytest.raises(TrackingError, match="not found"):
-        record_feedback(duckdb_path=tmp_path / "f.duckdb", run_id="r", question_id="q2", thumbs="up", trace_id="tr-x", tracker=tracker)
+        record_feedback(
+            duckdb_path=tmp_path / "f.duckdb",
+            run_id="r",
+            question_id="q2",
+            thumbs="up",
+            trace_id="tr-x",
+            tracker=tracker,
+        )
     assert len(load_feedback(tmp_path / "f.duckdb")) == 1
 
 
@@ -122,7 +139,9 @@ def test_feedback_to_dataset(tmp_path: Path, dataset_dir: Path, results: pd.Data
         feedback_to_dataset(db, results, dataset_dir, tmp_path / "datasets", name="toy-fb1")
 
 
-def test_feedback_to_dataset_reads_a_parquet_and_needs_feedback(tmp_path: Path, dataset_dir: Path, results: pd.DataFrame) -> None:
+def test_feedback_to_dataset_reads_a_parquet_and_needs_feedback(
+    tmp_path: Path, dataset_dir: Path, results: pd.DataFrame
+) -> None:
     parquet = tmp_path / "results.parquet"
     results.to_parquet(parquet)
     db = tmp_path / "f.duckdb"
@@ -171,5 +190,7 @@ def test_feedback_appears_on_the_mlflow_trace(tmp_path: Path, request_states: li
     )
     assert tracker.client.get_trace(trace_ids[0], display=False).info.assessments[0].value is True
     with pytest.raises(TrackingError, match="could not log feedback"):
-        record_feedback(duckdb_path=db, run_id=run_id, question_id="q3", thumbs="up", trace_id="tr-" + "0" * 32, tracker=tracker)
+        record_feedback(
+            duckdb_path=db, run_id=run_id, question_id="q3", thumbs="up", trace_id="tr-" + "0" * 32, tracker=tracker
+        )
     assert len(load_feedback(db)) == 2

@@ -29,7 +29,9 @@ def test_spans_follow_stage_timings(request_states: list[RequestState]) -> None:
 
 
 def test_timings_without_start_are_laid_end_to_end() -> None:
-    state = RequestState(query="q", timings=(StageTiming(stage="retriever", seconds=1.0), StageTiming(stage="x", seconds=2.0)))
+    state = RequestState(
+        query="q", timings=(StageTiming(stage="retriever", seconds=1.0), StageTiming(stage="x", seconds=2.0))
+    )
     root, first, second = build_spans(state, now=1000.0)
     assert first.start_ns == int(997e9) and first.end_ns == second.start_ns and second.end_ns == int(1000e9)
     assert root.start_ns == first.start_ns and root.end_ns == second.end_ns

@@ -14,8 +14,8 @@ from workbench.tracking.feedback import (
 from workbench.tracking.mlflow_tracker import MlflowTracker, resolve_tracking_uri
 from workbench.tracking.prompts import register_prompts
 from workbench.tracking.results import read_results, read_results_db, write_results
-from workbench.tracking.tracker import Tracker
 from workbench.tracking.traces import log_request_traces
+from workbench.tracking.tracker import Tracker
 
 __all__ = [
     "DatasetExists",

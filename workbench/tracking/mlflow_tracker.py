@@ -195,7 +195,13 @@ class MlflowTracker:
         return self._call(
             f"log feedback on trace {trace_id}",
             lambda: write_assessment(
-                self.client, trace_id=trace_id, name=name, value=value, rationale=rationale, user=user, metadata=metadata
+                self.client,
+                trace_id=trace_id,
+                name=name,
+                value=value,
+                rationale=rationale,
+                user=user,
+                metadata=metadata,
             ),
         )
 
