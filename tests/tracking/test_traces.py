@@ -98,3 +98,30 @@ def test_traces_with_a_plain_client_and_experiment_checks(tmp_path: Path, reques
     loose = log_request_traces(tracker, "loose", None, request_states, ["a", "b", "c"])
     loose_id = tracker.client.get_experiment_by_name("loose").experiment_id
     assert len(tracker.client.search_traces(locations=[loose_id])) == len(loose) == 3
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_traces_prompts_and_feedback_over_an_mlflow_server(tmp_path: Path, request_states: list[RequestState]) -> None:
+    from workbench.core.schema import PromptTemplate
+    from workbench.testing.mlflow_server import mlflow_server
+    from workbench.tracking import record_feedback, register_prompts
+
+    with mlflow_server(tmp_path / "server") as url:
+        tracker = MlflowTracker(url)
+        run_id = _run(tracker)
+        ids = log_request_traces(tracker, "rag-eval", run_id, request_states, ["q1", "q2", "q3"])
+        trace = tracker.client.get_trace(ids[0], display=False)
+        assert [s.name for s in trace.data.spans][0] == ROOT_SPAN
+        assert trace.info.trace_metadata["mlflow.sourceRun"] == run_id
+        prompts = {"qa": PromptTemplate(template="{context} {question}")}
+        assert register_prompts(tracker, prompts, run_id) == register_prompts(tracker, prompts, run_id)
+        record_feedback(
+            duckdb_path=tmp_path / "f.duckdb",
+            run_id=run_id,
+            question_id="q1",
+            thumbs="up",
+            trace_id=ids[0],
+            tracker=tracker,
+        )
+        assert tracker.client.get_trace(ids[0], display=False).info.assessments[0].value is True
