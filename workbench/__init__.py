@@ -9,5 +9,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # Library progress bars would interleave with ours and with one-line errors.
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+# ragas would otherwise send usage analytics over the network.
+os.environ.setdefault("RAGAS_DO_NOT_TRACK", "true")
 
 __version__ = "0.1.0"
