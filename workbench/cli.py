@@ -94,6 +94,61 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _metric_list(text: str | None) -> list[str] | None:
+    return [m.strip() for m in text.split(",") if m.strip()] if text else None
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    wb = _workbench(args)
+    result = wb.evaluate(
+        args.dataset,
+        limit=args.limit,
+        metrics=_metric_list(args.metrics),
+        judge=args.judge,
+        log=not args.no_log,
+        progress=True,
+    )
+    print(result.scores.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    failures = {row.metric: row.failures for row in result.scores.itertuples() if row.failures}
+    if failures:
+        print(
+            "judge/metric failures (not scored, not counted as 0): "
+            + ", ".join(f"{k}={v}" for k, v in failures.items())
+        )
+    print(f"\nresults: {result.parquet_path}")
+    if result.run_id:
+        print(
+            f"mlflow run: {result.run_id}  ({len(result.trace_ids)} traces, prompts {', '.join(result.prompt_uris.values())})"
+        )
+        print(f"open the UI with: {wb.tracker.ui_command()}")
+    return 0
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    from workbench.scoring_api import score_file
+
+    report = score_file(
+        args.rows, metrics=_metric_list(args.metrics), judge=args.judge, config=args.config, out=args.out, progress=True
+    )
+    print(report.summary.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    if args.out:
+        print(f"\nscored rows: {args.out}")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from workbench.evaluation.compare import compare
+
+    tracker = None
+    if args.tracking_uri:
+        from workbench.tracking import MlflowTracker
+
+        tracker = MlflowTracker(args.tracking_uri)
+    comparison = compare(args.run_a, args.run_b, metrics=_metric_list(args.metrics), tracker=tracker)
+    print(comparison.to_text())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="workbench", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
@@ -119,6 +174,32 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-log", action="store_true", help="do not log to MLflow")
     run.add_argument("--no-cache", action="store_true", help="run every stage, ignoring cached outputs")
     run.set_defaults(func=cmd_run)
+
+    ev = sub.add_parser("eval", help="run, score every question with CIs, and log one MLflow run")
+    ev.add_argument("config")
+    ev.add_argument("--dataset", required=True, help="a name under datasets/ or a folder path")
+    ev.add_argument("--limit", type=int, help="only the first N questions")
+    ev.add_argument("--metrics", help="comma-separated metric names (default: the offline set)")
+    ev.add_argument("--judge", help="a model endpoint of the config to judge LLM metrics with")
+    ev.add_argument("--tracking-uri", help="MLflow tracking URI (default: sqlite:///mlflow.db)")
+    ev.add_argument("--no-log", action="store_true", help="do not log to MLflow")
+    ev.add_argument("--no-cache", action="store_true", help="run every stage, ignoring cached outputs")
+    ev.set_defaults(func=cmd_eval)
+
+    sc = sub.add_parser("score", help="score rows you already have (question, answer, contexts, ...)")
+    sc.add_argument("rows", help="a JSONL, CSV or parquet file")
+    sc.add_argument("--metrics", help="comma-separated metric names (default: those the rows allow)")
+    sc.add_argument("--judge", help="a model endpoint name from --config, for LLM-judged metrics")
+    sc.add_argument("--config", default="experiments/quickstart.yaml", help="where the embedder and judges are")
+    sc.add_argument("--out", help="write the rows with one column per metric (.jsonl, .csv or .parquet)")
+    sc.set_defaults(func=cmd_score)
+
+    cmp_ = sub.add_parser("compare", help="paired, per-question comparison of two runs")
+    cmp_.add_argument("run_a", help="an MLflow run id or a results file")
+    cmp_.add_argument("run_b", help="an MLflow run id or a results file")
+    cmp_.add_argument("--metrics", help="comma-separated metric names (default: all shared)")
+    cmp_.add_argument("--tracking-uri", help="MLflow tracking URI (default: sqlite:///mlflow.db)")
+    cmp_.set_defaults(func=cmd_compare)
     return parser
 
 

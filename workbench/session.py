@@ -18,6 +18,7 @@ from workbench.core.stage import Pipeline, StageCache
 from workbench.core.state import RequestState
 
 if TYPE_CHECKING:
+    from workbench.evaluate import EvalResult
     from workbench.retrieval import IngestReport, RetrievalIndex
     from workbench.runner import RunResult
     from workbench.tracking import Tracker
@@ -146,3 +147,18 @@ class Workbench:
         from workbench.runner import run_dataset
 
         return run_dataset(self, dataset, limit=limit, log=log, progress=progress)
+
+    def evaluate(
+        self,
+        dataset: str | Path,
+        *,
+        limit: int | None = None,
+        metrics: list[str] | None = None,
+        judge: str | None = None,
+        log: bool = True,
+        progress: bool = False,
+    ) -> EvalResult:
+        """Run (reusing cached stages), score with CIs and judge accounting, log one MLflow run."""
+        from workbench.evaluate import evaluate
+
+        return evaluate(self, dataset, limit=limit, metrics=metrics, judge=judge, log_run=log, progress=progress)
