@@ -117,9 +117,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         )
     print(f"\nresults: {result.parquet_path}")
     if result.run_id:
-        print(
-            f"mlflow run: {result.run_id}  ({len(result.trace_ids)} traces, prompts {', '.join(result.prompt_uris.values())})"
-        )
+        prompts = ", ".join(result.prompt_uris.values())
+        print(f"mlflow run: {result.run_id}  ({len(result.trace_ids)} traces; prompts {prompts})")
         print(f"open the UI with: {wb.tracker.ui_command()}")
     return 0
 
