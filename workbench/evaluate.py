@@ -42,8 +42,20 @@ def build_judge(wb: Workbench, name: str | None) -> Judge | None:
 
     # Reuse the pipeline's loaded model; keep judgments beside the store so they survive runs.
     return Judge.from_endpoint(
-        name, wb.config.models[name], model=wb.pool.model(name), cache_path=wb.store_path.parent / "judge_cache.duckdb"
+        name,
+        wb.config.models[name],
+        model=wb.pool.model(name),
+        cache_path=wb.store_path.parent / "judge_cache.duckdb",
+        embedder=wb.embedder,
     )
+
+
+def scoring_concurrency(wb: Workbench, judge: str | None) -> int:
+    """An in-process local judge answers one call at a time; parallel calls would only queue
+    behind its lock and run into the judge's timeout."""
+    if judge is not None and wb.config.models[judge].provider == "llama_cpp":
+        return 1
+    return 8
 
 
 def scores_table(report: Any, cis: dict[str, Any]) -> pd.DataFrame:
@@ -88,7 +100,8 @@ def evaluate(
         wb.loop.run(judge_obj.check())
     execution = execute(wb, dataset, limit=limit, progress=progress)
     items = rows_from_results(execution.frame, execution.dataset.questions)
-    report = wb.loop.run(score(items, chosen, progress=progress))
+    concurrency = scoring_concurrency(wb, judge)
+    report = wb.loop.run(score(items, chosen, concurrency=concurrency, progress=progress))
     frame = execution.frame.merge(report.frame, on="question_id", how="left", suffixes=("", "_score"))
     execution.frame = frame
     names = [m.name for m in chosen]

@@ -29,7 +29,7 @@ def score_file(
     """Score a JSONL/CSV/parquet file of `question`, `answer`, `contexts` (+ optional `reference`,
     `reference_contexts`, `evidence`, `retrieved`, `answerable`). `config` supplies the embedder
     and the model endpoints a `judge` may name. With `out`, writes rows + scores atomically."""
-    from workbench.evaluate import build_judge, scores_table
+    from workbench.evaluate import build_judge, scores_table, scoring_concurrency
     from workbench.evaluation.metrics import DEFAULT_METRICS, build_metrics
     from workbench.evaluation.rows import load_rows, write_scored
     from workbench.evaluation.scoring import score
@@ -42,7 +42,7 @@ def score_file(
     chosen = build_metrics(metrics or list(DEFAULT_METRICS), embedder=wb.embedder, judge=judge_obj)
     if judge_obj is not None:
         wb.loop.run(judge_obj.check())
-    report = wb.loop.run(score(items, chosen, progress=progress))
+    report = wb.loop.run(score(items, chosen, concurrency=scoring_concurrency(wb, judge), progress=progress))
     inputs = pd.DataFrame([item.model_dump(mode="json") for item in items])
     scores = report.frame.drop(columns=["question_id"], errors="ignore").reset_index(drop=True)
     frame = pd.concat([inputs.reset_index(drop=True), scores], axis=1)
