@@ -13,7 +13,13 @@ from tests.conftest import REPO
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
-@pytest.mark.parametrize("name", ["01_quickstart.ipynb"])
+EXPECTED = {
+    "01_quickstart.ipynb": ("MLflow run:", "retrieval_hit_rate"),
+    "02_evaluate_and_compare.ipynb": ("runs:", "ci_low", "claim_support", "significant"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_notebook_executes(name: str, mlflow_uri: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WORKBENCH_NB_LIMIT", "4")
     path = REPO / "notebooks" / name
@@ -22,6 +28,7 @@ def test_notebook_executes(name: str, mlflow_uri: str, monkeypatch: pytest.Monke
     outputs = [o for cell in nb.cells if cell.cell_type == "code" for o in cell.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
     text = "\n".join(str(o.get("text", "")) + str(o.get("data", {}).get("text/plain", "")) for o in outputs)
-    assert "MLflow run:" in text and "retrieval_hit_rate" in text
+    for needle in EXPECTED[name]:
+        assert needle in text, needle
     assert any("image/png" in o.get("data", {}) for o in outputs), "the plot did not render"
     assert Path(mlflow_uri.removeprefix("sqlite:///")).exists()
