@@ -141,3 +141,23 @@ def test_compare_files_and_refuse_different_datasets(capsys, tmp_path: Path) -> 
 def test_unknown_judge_from_api(extractive_config: Path, small_dataset: Path) -> None:
     with pytest.raises(ConfigError, match="unknown judge"):
         Workbench.from_yaml(extractive_config).evaluate(small_dataset, judge="nope", log=False)
+
+
+def test_feedback_on_a_traced_question_and_new_dataset_version(
+    extractive_config: Path, small_dataset: Path, mlflow_uri: str, tmp_path: Path
+) -> None:
+    from workbench.core.dataset import load_dataset
+    from workbench.tracking.feedback import load_feedback
+
+    wb = Workbench.from_yaml(extractive_config, root=tmp_path)
+    result = wb.evaluate(small_dataset, limit=4)
+    qid = result.frame["question_id"].iloc[0]
+    record = wb.feedback(result.run_id, qid, "down", "answer: Sky")
+    assert record.trace_id is not None
+    trace = MlflowClient(mlflow_uri).get_trace(record.trace_id)
+    assert any(a.name == "user_feedback" for a in trace.info.assessments)
+    stored = load_feedback(tmp_path / "results" / "feedback.duckdb", run_id=result.run_id)
+    assert stored["thumbs"].tolist() == ["down"]
+    folder = wb.feedback_dataset(result.run_id, small_dataset, "small_squad_v2")
+    new = load_dataset(folder)
+    assert [q.id for q in new.questions] == [qid] and new.questions[0].answer == "Sky"

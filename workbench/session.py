@@ -148,6 +148,39 @@ class Workbench:
 
         return run_dataset(self, dataset, limit=limit, log=log, progress=progress)
 
+    def feedback(self, run_id: str, question_id: str, thumbs: str, comment: str = "", user: str = "user") -> Any:
+        """Record thumbs up/down (+ comment) for a question of a run: stored in DuckDB and, when
+        the run has traces, logged to MLflow as feedback on that question's trace."""
+        from workbench.tracking.feedback import record_feedback
+
+        find = getattr(self.tracker, "find_trace", None)
+        trace_id = find(run_id, question_id) if find is not None else None
+        return record_feedback(
+            duckdb_path=self.root / "results" / "feedback.duckdb",
+            run_id=run_id,
+            question_id=question_id,
+            thumbs=thumbs,  # type: ignore[arg-type]
+            comment=comment,
+            trace_id=trace_id,
+            tracker=self.tracker,
+            user=user,
+        )
+
+    def feedback_dataset(self, run_id: str, dataset: str | Path, name: str) -> Path:
+        """Turn the labelled feedback of a run into a new dataset version under datasets/."""
+        from workbench.core.dataset import resolve_dataset_path
+        from workbench.tracking.feedback import feedback_to_dataset
+
+        source = resolve_dataset_path(dataset, self.root / "datasets")
+        return feedback_to_dataset(
+            self.root / "results" / "feedback.duckdb",
+            self.tracker.load_table(run_id),
+            source,
+            self.root / "datasets" / name,
+            name=name,
+            run_id=run_id,
+        )
+
     def evaluate(
         self,
         dataset: str | Path,

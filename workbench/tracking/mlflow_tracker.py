@@ -205,6 +205,18 @@ class MlflowTracker:
             ),
         )
 
+    def find_trace(self, run_id: str, question_id: str) -> str | None:
+        """The trace logged for `question_id` in `run_id`, if any."""
+
+        def find() -> str | None:
+            experiment_id = self.client.get_run(run_id).info.experiment_id
+            traces = self.client.search_traces(
+                locations=[experiment_id], run_id=run_id, filter_string=f"tags.question_id = '{question_id}'"
+            )
+            return traces[0].info.trace_id if traces else None
+
+        return self._call(f"find the trace of {question_id} in run {run_id}", find)
+
     def delete_feedback(self, *, trace_id: str, assessment_id: str) -> None:
         """Remove an assessment logged by `log_feedback` (used to undo a half-recorded feedback)."""
         from workbench.tracking._mlflow import tracing_client
