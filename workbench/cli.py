@@ -105,6 +105,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         limit=args.limit,
         metrics=_metric_list(args.metrics),
         judge=args.judge,
+        judge_repeats=args.judge_repeats,
         log=not args.no_log,
         progress=True,
     )
@@ -180,6 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--limit", type=int, help="only the first N questions")
     ev.add_argument("--metrics", help="comma-separated metric names (default: the offline set)")
     ev.add_argument("--judge", help="a model endpoint of the config to judge LLM metrics with")
+    ev.add_argument("--judge-repeats", type=int, default=1, help="judge each item N times and report the variance")
     ev.add_argument("--tracking-uri", help="MLflow tracking URI (default: sqlite:///mlflow.db)")
     ev.add_argument("--no-log", action="store_true", help="do not log to MLflow")
     ev.add_argument("--no-cache", action="store_true", help="run every stage, ignoring cached outputs")

@@ -31,7 +31,7 @@ class EvalResult:
     prompt_uris: dict[str, str] = field(default_factory=dict)
 
 
-def build_judge(wb: Workbench, name: str | None) -> Judge | None:
+def build_judge(wb: Workbench, name: str | None, repeats: int = 1) -> Judge | None:
     """The judge named by `--judge`: any model endpoint of the config."""
     if name is None:
         return None
@@ -47,6 +47,7 @@ def build_judge(wb: Workbench, name: str | None) -> Judge | None:
         model=wb.pool.model(name),
         cache_path=wb.store_path.parent / "judge_cache.duckdb",
         embedder=wb.embedder,
+        repeats=repeats,
     )
 
 
@@ -85,6 +86,7 @@ def evaluate(
     limit: int | None = None,
     metrics: list[str] | None = None,
     judge: str | None = None,
+    judge_repeats: int = 1,
     log_run: bool = True,
     progress: bool = False,
 ) -> EvalResult:
@@ -94,7 +96,7 @@ def evaluate(
     from workbench.evaluation.stats import aggregate_with_ci, ci_metrics
     from workbench.runner import execute, record
 
-    judge_obj = build_judge(wb, judge)
+    judge_obj = build_judge(wb, judge, judge_repeats)
     chosen = build_metrics(metrics or list(DEFAULT_METRICS), embedder=wb.embedder, judge=judge_obj)
     if judge_obj is not None:
         wb.loop.run(judge_obj.check())

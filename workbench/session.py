@@ -188,10 +188,20 @@ class Workbench:
         limit: int | None = None,
         metrics: list[str] | None = None,
         judge: str | None = None,
+        judge_repeats: int = 1,
         log: bool = True,
         progress: bool = False,
     ) -> EvalResult:
         """Run (reusing cached stages), score with CIs and judge accounting, log one MLflow run."""
         from workbench.evaluate import evaluate
 
-        return evaluate(self, dataset, limit=limit, metrics=metrics, judge=judge, log_run=log, progress=progress)
+        return evaluate(
+            self,
+            dataset,
+            limit=limit,
+            metrics=metrics,
+            judge=judge,
+            judge_repeats=judge_repeats,
+            log_run=log,
+            progress=progress,
+        )

@@ -141,6 +141,10 @@ def _report(
             columns[f"{metric.name}__error"] = [r.error if r is not None and r.failed else None for r in column]
         if metric.kind == "judge":
             judge_info[metric.name] = _judge_info(metric, column)
+            columns[f"{metric.name}__retries"] = [r.retries if r is not None else 0 for r in column]
+            if any(r is not None and len(r.samples) > 1 for r in column):
+                # Repeated judgments: the spread says how far one verdict can be trusted.
+                columns[f"{metric.name}__variance"] = [r.variance if r is not None else None for r in column]
     frame = pd.DataFrame(columns)
     for name in names:
         frame[name] = pd.to_numeric(frame[name], errors="coerce").astype("float64")

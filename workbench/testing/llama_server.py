@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import socket
 import subprocess
 import sys
 import tempfile
@@ -14,19 +13,7 @@ from pathlib import Path
 import httpx
 
 from workbench.core.errors import ProviderUnavailable
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
-
-
-def _tail(path: Path, lines: int = 15) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return ""
+from workbench.testing._process import free_port, log_tail
 
 
 @contextlib.contextmanager
@@ -72,11 +59,11 @@ def _wait_ready(proc: subprocess.Popen[bytes], url: str, log_path: Path, timeout
     # Bounded by a number of polls, not by how fast the machine is: the timeout is only a cap.
     for _ in range(max(1, int(timeout_s / interval_s))):
         if proc.poll() is not None:
-            raise ProviderUnavailable(f"llama.cpp server exited with code {proc.returncode}:\n{_tail(log_path)}")
+            raise ProviderUnavailable(f"llama.cpp server exited with code {proc.returncode}:\n{log_tail(log_path)}")
         try:
             if httpx.get(url, timeout=2.0).status_code == 200:
                 return
         except httpx.TransportError:
             pass
         time.sleep(interval_s)
-    raise ProviderUnavailable(f"llama.cpp server at {url} did not become ready:\n{_tail(log_path)}")
+    raise ProviderUnavailable(f"llama.cpp server at {url} did not become ready:\n{log_tail(log_path)}")

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,12 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from workbench.core.errors import MissingDependency, TrackingError
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
+from workbench.testing._process import free_port, log_tail
 
 
 def _mlflow_exe() -> list[str]:
@@ -45,13 +39,6 @@ def _stop(proc: subprocess.Popen[bytes], grace: float) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=grace)
-
-
-def _tail(path: Path, lines: int = 15) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return ""
 
 
 @contextlib.contextmanager
@@ -99,14 +86,16 @@ def mlflow_server(
         deadline = time.monotonic() + ready_timeout
         while True:
             if proc.poll() is not None:
-                raise TrackingError(f"mlflow server exited with code {proc.returncode}:\n{_tail(log_path)}")
+                raise TrackingError(f"mlflow server exited with code {proc.returncode}:\n{log_tail(log_path)}")
             try:
                 if httpx.get(f"{url}/health", timeout=2.0).status_code == 200:
                     break
             except httpx.HTTPError:
                 pass
             if time.monotonic() > deadline:
-                raise TrackingError(f"mlflow server at {url} not ready after {ready_timeout:.0f}s:\n{_tail(log_path)}")
+                raise TrackingError(
+                    f"mlflow server at {url} not ready after {ready_timeout:.0f}s:\n{log_tail(log_path)}"
+                )
             time.sleep(0.25)
         yield url
     finally:
