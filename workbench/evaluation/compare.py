@@ -39,7 +39,7 @@ _NOT_METRICS = frozenset(
         "tokens_out",
     }
 )
-_NOT_METRIC_SUFFIXES = ("_retries", "_failed", "_ci_low", "_ci_high")  # scoring writes `<m>__failed`
+_NOT_METRIC_SUFFIXES = ("_retries", "_failed", "_variance", "_ci_low", "_ci_high")  # scoring writes `<m>__failed`
 _LOWER_IS_BETTER = frozenset({"latency_s", "cost", "tokens_in", "tokens_out"})
 _FILE_SUFFIXES = {".parquet", ".jsonl", ".json", ".csv"}
 _SUMMARY_COLUMNS = [
