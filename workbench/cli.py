@@ -149,6 +149,16 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _dataset_run_args(cmd: argparse.ArgumentParser) -> None:
+    """Arguments shared by every command that runs a config over a dataset."""
+    cmd.add_argument("config")
+    cmd.add_argument("--dataset", required=True, help="a name under datasets/ or a folder path")
+    cmd.add_argument("--limit", type=int, help="only the first N questions")
+    cmd.add_argument("--tracking-uri", help="MLflow tracking URI (default: sqlite:///mlflow.db)")
+    cmd.add_argument("--no-log", action="store_true", help="do not log to MLflow")
+    cmd.add_argument("--no-cache", action="store_true", help="run every stage, ignoring cached outputs")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="workbench", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
@@ -167,24 +177,14 @@ def build_parser() -> argparse.ArgumentParser:
     ask.set_defaults(func=cmd_ask)
 
     run = sub.add_parser("run", help="run the pipeline over a dataset and log it")
-    run.add_argument("config")
-    run.add_argument("--dataset", required=True, help="a name under datasets/ or a folder path")
-    run.add_argument("--limit", type=int, help="only the first N questions")
-    run.add_argument("--tracking-uri", help="MLflow tracking URI (default: sqlite:///mlflow.db)")
-    run.add_argument("--no-log", action="store_true", help="do not log to MLflow")
-    run.add_argument("--no-cache", action="store_true", help="run every stage, ignoring cached outputs")
+    _dataset_run_args(run)
     run.set_defaults(func=cmd_run)
 
     ev = sub.add_parser("eval", help="run, score every question with CIs, and log one MLflow run")
-    ev.add_argument("config")
-    ev.add_argument("--dataset", required=True, help="a name under datasets/ or a folder path")
-    ev.add_argument("--limit", type=int, help="only the first N questions")
+    _dataset_run_args(ev)
     ev.add_argument("--metrics", help="comma-separated metric names (default: the offline set)")
     ev.add_argument("--judge", help="a model endpoint of the config to judge LLM metrics with")
     ev.add_argument("--judge-repeats", type=int, default=1, help="judge each item N times and report the variance")
-    ev.add_argument("--tracking-uri", help="MLflow tracking URI (default: sqlite:///mlflow.db)")
-    ev.add_argument("--no-log", action="store_true", help="do not log to MLflow")
-    ev.add_argument("--no-cache", action="store_true", help="run every stage, ignoring cached outputs")
     ev.set_defaults(func=cmd_eval)
 
     sc = sub.add_parser("score", help="score rows you already have (question, answer, contexts, ...)")
