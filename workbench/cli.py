@@ -138,12 +138,9 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from workbench.evaluation.compare import compare
+    from workbench.tracking import MlflowTracker
 
-    tracker = None
-    if args.tracking_uri:
-        from workbench.tracking import MlflowTracker
-
-        tracker = MlflowTracker(args.tracking_uri)
+    tracker = MlflowTracker(args.tracking_uri)
     comparison = compare(args.run_a, args.run_b, metrics=_metric_list(args.metrics), tracker=tracker)
     print(comparison.to_text())
     return 0

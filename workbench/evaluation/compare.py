@@ -152,15 +152,7 @@ def _read_file(path: Path) -> pd.DataFrame:
 def _run_tags(tracker: Any, run_id: str) -> dict[str, str]:
     """The run's tags if the tracker can tell them; {} when it cannot."""
     run_tags = getattr(tracker, "run_tags", None)
-    if callable(run_tags):
-        return dict(run_tags(run_id))
-    client = getattr(tracker, "client", None)  # MlflowTracker
-    if client is not None and hasattr(client, "get_run"):
-        try:
-            return dict(client.get_run(run_id).data.tags)
-        except Exception as exc:
-            raise EvaluationError(f"run {run_id}: cannot read its tags ({type(exc).__name__}: {exc})") from exc
-    return {}
+    return dict(run_tags(run_id)) if callable(run_tags) else {}
 
 
 def _load(run: Any, tracker: TableSource | None, label: str) -> tuple[_Side, TableSource | None]:
@@ -176,9 +168,8 @@ def _load(run: Any, tracker: TableSource | None, label: str) -> tuple[_Side, Tab
     if path.exists() or path.suffix.lower() in _FILE_SUFFIXES:
         return _Side(run, _read_file(path), {}), tracker
     if tracker is None:
-        from workbench.tracking import MlflowTracker  # only when a run id is given with no tracker
-
-        tracker = MlflowTracker()
+        # Evaluation does not reach sideways into tracking: the caller (CLI, session) passes one.
+        raise EvaluationError(f"{run!r} is not a results file; to compare MLflow run ids, pass tracker=")
     frame = tracker.load_table(run)
     return _Side(run, frame, _run_tags(tracker, run)), tracker
 
@@ -300,7 +291,7 @@ def compare(
 
     `a` and `b` are each a results DataFrame, a results file (.parquet, .jsonl, .csv, or a
     run folder holding results.parquet) or a run id read with `tracker.load_table` (an
-    `MlflowTracker()` on the default store when no tracker is given).
+    a tracker must be given for run ids).
 
     `metrics` defaults to the numeric columns both tables share, without identifiers,
     per-stage timings (`t_*`) and token counts; name any shared column to include it.

@@ -205,6 +205,10 @@ class MlflowTracker:
             ),
         )
 
+    def run_tags(self, run_id: str) -> dict[str, str]:
+        """The tags of a run (dataset, dataset_hash, code_version, ...)."""
+        return self._call(f"read the tags of run {run_id}", lambda: dict(self.client.get_run(run_id).data.tags))
+
     def find_trace(self, run_id: str, question_id: str) -> str | None:
         """The trace logged for `question_id` in `run_id`, if any."""
 
