@@ -3,15 +3,20 @@
     WorkbenchError
     ├── ConfigError            bad or missing config key, unknown registry name
     ├── DatasetError           malformed dataset row, empty corpus, missing files
+    │   └── DatasetExists      a dataset folder to write already exists
     ├── GuardrailBlocked       an input/output check blocked the request
     │   └── InputTooLarge      the question exceeds the size limit
     ├── RoutingError           unknown route
     ├── ProviderError          a model endpoint failed
     │   ├── ProviderTimeout
     │   ├── RateLimited
-    │   └── ProviderUnavailable  endpoint down or circuit open
+    │   ├── ProviderRejected   answered but refused (4xx, prompt too long): never retried
+    │   └── ProviderUnavailable  endpoint down
+    │       └── CircuitOpen    the endpoint's breaker is open
     ├── EvaluationError
+    │   └── JudgeParseError    a judge reply did not parse, after every retry
     ├── TrackingError          an MLflow call or a results write failed
+    ├── InvalidFeedback        feedback that is not thumbs up/down
     ├── BundleError            bundle integrity
     ├── AuthError
     └── MissingDependency      an optional extra is not installed
@@ -93,3 +98,36 @@ class MissingDependency(WorkbenchError):
         super().__init__(f"{package} is not installed; install it with: pip install 'workbench[{extra}]'")
         self.package = package
         self.extra = extra
+
+
+class DatasetExists(DatasetError):
+    """The dataset folder to write already exists; datasets are never overwritten."""
+
+
+class ProviderRejected(ProviderError):
+    """The provider answered but refused the request (a 4xx other than 429, a prompt over the
+    context window). Sending the same request again cannot succeed, so it is never retried."""
+
+    retryable = False
+
+
+class CircuitOpen(ProviderUnavailable):
+    """The endpoint's circuit breaker is open; calls fail fast until its cooldown ends."""
+
+    retryable = False
+
+    def __init__(self, endpoint: str) -> None:
+        super().__init__(f"circuit open for endpoint {endpoint}")
+        self.endpoint = endpoint
+
+
+class JudgeParseError(EvaluationError):
+    """The judge's reply was not valid JSON for the expected schema, after every retry."""
+
+    def __init__(self, message: str, retries: int) -> None:
+        super().__init__(message)
+        self.retries = retries
+
+
+class InvalidFeedback(WorkbenchError):
+    """A feedback value is not one the workbench accepts (thumbs must be 'up' or 'down')."""

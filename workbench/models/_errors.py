@@ -1,25 +1,10 @@
-"""Provider errors specific to the models layer, as leaves of the core error tree."""
+"""Error helpers of the models layer; its errors live in the core error tree."""
 
 from __future__ import annotations
 
-from workbench.core.errors import ProviderError, ProviderUnavailable
+from workbench.core.errors import CircuitOpen, ProviderRejected
 
-
-class ProviderRejected(ProviderError):
-    """The provider answered but refused the request (a 4xx other than 429, a prompt over the
-    context window). Sending the same request again cannot succeed, so it is never retried."""
-
-    retryable = False
-
-
-class CircuitOpen(ProviderUnavailable):
-    """The endpoint's circuit breaker is open; calls fail fast until its cooldown ends."""
-
-    retryable = False
-
-    def __init__(self, endpoint: str) -> None:
-        super().__init__(f"circuit open for endpoint {endpoint}")
-        self.endpoint = endpoint
+__all__ = ["CircuitOpen", "ProviderRejected", "one_line"]
 
 
 def one_line(exc: BaseException, limit: int = 300) -> str:

@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from workbench.core.errors import DatasetError
+from workbench.core.errors import DatasetError, DatasetExists
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -19,10 +19,6 @@ if TYPE_CHECKING:
 PROVENANCE_FILE = "provenance.json"
 _CORRECTION = re.compile(r"^\s*answer\s*:\s*(?P<answer>.+?)\s*$", re.IGNORECASE | re.DOTALL)
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-
-
-class DatasetExists(DatasetError):
-    """The dataset folder to write already exists; datasets are never overwritten."""
 
 
 def correction(comment: str | None) -> str | None:

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from workbench.core.errors import TrackingError, WorkbenchError
+from workbench.core.errors import InvalidFeedback, TrackingError
 from workbench.tracking._feedback_dataset import DatasetExists
 
 if TYPE_CHECKING:
@@ -64,10 +64,6 @@ CREATE TABLE IF NOT EXISTS {FEEDBACK_TABLE} (
     assessment_id VARCHAR
 )
 """
-
-
-class InvalidFeedback(WorkbenchError):
-    """A feedback value is not one the workbench accepts (thumbs must be 'up' or 'down')."""
 
 
 class FeedbackSink(Protocol):

@@ -19,20 +19,12 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from workbench.core.errors import EvaluationError, MissingDependency, ProviderTimeout
+from workbench.core.errors import JudgeParseError, MissingDependency, ProviderTimeout
 from workbench.core.protocols import ChatModel, Completion, Embedder, GenerationRequest
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T", bound=BaseModel)
-
-
-class JudgeParseError(EvaluationError):
-    """The judge's reply was not valid JSON for the expected schema, after every retry."""
-
-    def __init__(self, message: str, retries: int) -> None:
-        super().__init__(message)
-        self.retries = retries
 
 
 def short(text: str, limit: int = 240) -> str:
