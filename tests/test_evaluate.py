@@ -161,3 +161,20 @@ def test_feedback_on_a_traced_question_and_new_dataset_version(
     folder = wb.feedback_dataset(result.run_id, small_dataset, "small_squad_v2")
     new = load_dataset(folder)
     assert [q.id for q in new.questions] == [qid] and new.questions[0].answer == "Sky"
+
+
+def test_config_evaluation_section_sets_metrics_and_checks_judge(
+    tmp_path: Path, small_dataset: Path, extractive_config: Path
+) -> None:
+    import yaml
+
+    data = yaml.safe_load(extractive_config.read_text())
+    data["evaluation"] = {"metrics": ["hit_at_k", "token_f1"], "k": 3}
+    path = tmp_path / "eval.yaml"
+    path.write_text(yaml.safe_dump(data))
+    result = Workbench.from_yaml(path).evaluate(small_dataset, limit=4, log=False)
+    assert result.scores["metric"].tolist() == ["hit_at_k", "token_f1"]
+    data["evaluation"] = {"judge": "gpt-judge"}
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(ConfigError, match="unknown model 'gpt-judge' in evaluation.judge"):
+        Workbench.from_yaml(path)

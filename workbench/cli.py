@@ -181,7 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
     _dataset_run_args(ev)
     ev.add_argument("--metrics", help="comma-separated metric names (default: the offline set)")
     ev.add_argument("--judge", help="a model endpoint of the config to judge LLM metrics with")
-    ev.add_argument("--judge-repeats", type=int, default=1, help="judge each item N times and report the variance")
+    ev.add_argument("--judge-repeats", type=int, help="judge each item N times and report the variance")
     ev.set_defaults(func=cmd_eval)
 
     sc = sub.add_parser("score", help="score rows you already have (question, answer, contexts, ...)")

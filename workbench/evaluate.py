@@ -31,7 +31,7 @@ class EvalResult:
     prompt_uris: dict[str, str] = field(default_factory=dict)
 
 
-def build_judge(wb: Workbench, name: str | None, repeats: int = 1) -> Judge | None:
+def build_judge(wb: Workbench, name: str | None, repeats: int | None = None) -> Judge | None:
     """The judge named by `--judge`: any model endpoint of the config."""
     if name is None:
         return None
@@ -47,7 +47,8 @@ def build_judge(wb: Workbench, name: str | None, repeats: int = 1) -> Judge | No
         model=wb.pool.model(name),
         cache_path=wb.store_path.parent / "judge_cache.duckdb",
         embedder=wb.embedder,
-        repeats=repeats,
+        repeats=repeats or wb.config.evaluation.judge_repeats,
+        max_parse_retries=wb.config.evaluation.judge_max_parse_retries,
     )
 
 
@@ -86,7 +87,7 @@ def evaluate(
     limit: int | None = None,
     metrics: list[str] | None = None,
     judge: str | None = None,
-    judge_repeats: int = 1,
+    judge_repeats: int | None = None,
     log_run: bool = True,
     progress: bool = False,
 ) -> EvalResult:
@@ -96,8 +97,12 @@ def evaluate(
     from workbench.evaluation.stats import aggregate_with_ci, ci_metrics
     from workbench.runner import execute, record
 
+    # The command line wins; otherwise the config's `evaluation:` section says how to score.
+    settings = wb.config.evaluation
+    judge = judge or settings.judge
     judge_obj = build_judge(wb, judge, judge_repeats)
-    chosen = build_metrics(metrics or list(DEFAULT_METRICS), embedder=wb.embedder, judge=judge_obj)
+    wanted = metrics or settings.metrics or list(DEFAULT_METRICS)
+    chosen = build_metrics(wanted, embedder=wb.embedder, judge=judge_obj, k=settings.k)
     if judge_obj is not None:
         wb.loop.run(judge_obj.check())
     execution = execute(wb, dataset, limit=limit, progress=progress)

@@ -188,7 +188,7 @@ class Workbench:
         limit: int | None = None,
         metrics: list[str] | None = None,
         judge: str | None = None,
-        judge_repeats: int = 1,
+        judge_repeats: int | None = None,
         log: bool = True,
         progress: bool = False,
     ) -> EvalResult:

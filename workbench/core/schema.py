@@ -220,6 +220,16 @@ class GenerationConfig(ConfigModel):
     max_context_chars: int = Field(4000, gt=0)
 
 
+class EvaluationConfig(ConfigModel):
+    """How `eval` scores this pipeline unless the command line says otherwise."""
+
+    metrics: list[str] | None = Field(None, description="metric names; default: the offline set")
+    judge: str | None = Field(None, description="a model endpoint that judges LLM metrics")
+    judge_repeats: int = Field(1, ge=1, description="judge each item n times and report the variance")
+    judge_max_parse_retries: int = Field(2, ge=0)
+    k: int = Field(5, gt=0, description="cut-off for hit@k, recall@k and nDCG@k")
+
+
 class PipelineConfig(ConfigModel):
     """A whole pipeline: ingestion, embedder, retrieval, routes, models, prompts and guards."""
 
@@ -233,6 +243,7 @@ class PipelineConfig(ConfigModel):
     prompts: dict[str, PromptTemplate]
     routing: RoutingConfig = RoutingConfig()
     guardrails: GuardrailsConfig = GuardrailsConfig()
+    evaluation: EvaluationConfig = EvaluationConfig()
     concurrency: int = Field(4, gt=0)
 
     @model_validator(mode="after")
@@ -243,6 +254,7 @@ class PipelineConfig(ConfigModel):
 
         need("model", self.generation.model, self.models, "generation.model")
         need("prompt", self.generation.prompt, self.prompts, "generation.prompt")
+        need("model", self.evaluation.judge, self.models, "evaluation.judge")
         for name, ep in self.models.items():
             for fb in ep.fallbacks:
                 need("model", fb, self.models, f"models.{name}.fallbacks")
