@@ -146,6 +146,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_schema(args: argparse.Namespace) -> int:
+    from workbench.core.schema import PipelineConfig
+
+    print(json.dumps(PipelineConfig.model_json_schema(), indent=2, sort_keys=True))
+    return 0
+
+
 def _dataset_run_args(cmd: argparse.ArgumentParser) -> None:
     """Arguments shared by every command that runs a config over a dataset."""
     cmd.add_argument("config")
@@ -191,6 +198,9 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--config", default="experiments/quickstart.yaml", help="where the embedder and judges are")
     sc.add_argument("--out", help="write the rows with one column per metric (.jsonl, .csv or .parquet)")
     sc.set_defaults(func=cmd_score)
+
+    schema = sub.add_parser("schema", help="print the JSON schema of pipeline configs, for editors")
+    schema.set_defaults(func=cmd_schema)
 
     cmp_ = sub.add_parser("compare", help="paired, per-question comparison of two runs")
     cmp_.add_argument("run_a", help="an MLflow run id or a results file")

@@ -106,3 +106,12 @@ def test_route_overrides_merge() -> None:
 def test_flatten() -> None:
     flat = flatten({"a": {"b": 1, "c": [1, 2]}, "d": [{"e": 1}]})
     assert flat == {"a.b": 1, "a.c": [1, 2], "d.0.e": 1}
+
+
+def test_published_json_schema_is_current() -> None:
+    import json
+
+    published = json.loads(Path("experiments/pipeline.schema.json").read_text())
+    assert published == json.loads(json.dumps(PipelineConfig.model_json_schema())), (
+        "regenerate with: python -m workbench schema > experiments/pipeline.schema.json"
+    )
