@@ -28,7 +28,7 @@ quickstart: install
 	@echo
 	@echo "Open the MLflow UI with:  $(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --port 5000"
 
-test: install
+test: install lint
 	$(BIN)/python -m pytest
 
 test-fast: install
@@ -37,6 +37,7 @@ test-fast: install
 lint: install
 	$(BIN)/ruff check workbench tests benchmarks
 	$(BIN)/ruff format --check workbench tests benchmarks
+	$(BIN)/mypy workbench
 
 format: install
 	$(BIN)/ruff format workbench tests benchmarks

@@ -50,12 +50,12 @@ def _blank_spacy_engine() -> Any:
         """SpacyNlpEngine over `spacy.blank("en")`: tokens for context words, no NER, no download."""
 
         def load(self) -> None:
-            self.nlp = {"en": spacy.blank("en")}
+            self.nlp = {"en": spacy.blank("en")}  # type: ignore[assignment]  # Presidio types it None
 
         def process_text(self, text: str, language: str) -> Any:
             # A blank pipeline has no lemmatizer; lower-cased tokens let Presidio's context
             # words ("phone", "card", ...) raise the score of a nearby finding.
-            doc = self.nlp[language](text)
+            doc = self.nlp[language](text)  # type: ignore[index]
             for token in doc:
                 token.lemma_ = token.lower_
             return self._doc_to_nlp_artifact(doc, language)

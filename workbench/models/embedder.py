@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from workbench.core.errors import MissingDependency
+from workbench.core.errors import ConfigError, MissingDependency
 from workbench.core.resources import resolve_source
 from workbench.core.schema import EmbedderConfig
 
@@ -62,7 +62,10 @@ class SentenceTransformerEmbedder:
                 log.info("loading embedder from %s", path)
                 model = SentenceTransformer(str(path), device="cpu")
                 getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
-                self._dim = int(getter())
+                dim = getter()
+                if dim is None:
+                    raise ConfigError(f"embedder at {path} does not report its dimension")
+                self._dim = int(dim)
                 self._model = model
         return self._model
 

@@ -11,9 +11,15 @@ from typing import Protocol
 
 
 class Span(Protocol):
-    doc_id: str
-    start: int
-    end: int
+    # Read-only, so frozen models (Chunk, EvidenceSpan) satisfy it.
+    @property
+    def doc_id(self) -> str: ...
+
+    @property
+    def start(self) -> int: ...
+
+    @property
+    def end(self) -> int: ...
 
 
 def overlaps(chunk: Span, span: Span) -> bool:

@@ -73,10 +73,9 @@ class RetrievalIndex:
 
     def vectors_for(self, chunk_ids: list[str]) -> np.ndarray | None:
         """Stored vectors of these chunks, or None if any is not in this index."""
-        rows = [self._row_of.get(cid) for cid in chunk_ids]
-        if any(r is None for r in rows):
+        if any(cid not in self._row_of for cid in chunk_ids):
             return None
-        return self.data.vectors[rows]
+        return self.data.vectors[[self._row_of[cid] for cid in chunk_ids]]
 
     def chunk(self, row: int, score: float, scores: dict[str, float]) -> Chunk:
         d = self.data

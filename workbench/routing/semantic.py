@@ -6,6 +6,7 @@ import threading
 from typing import Any
 
 import numpy as np
+from pydantic import BaseModel
 
 from workbench.core.errors import RoutingError
 from workbench.core.protocols import Embedder
@@ -50,7 +51,7 @@ class SemanticRouter(Stage):
         config = getattr(self.embedder, "config", None)
         embedder = {
             "class": f"{type(self.embedder).__module__}.{type(self.embedder).__qualname__}",
-            "config": config.model_dump(mode="json") if hasattr(config, "model_dump") else config,
+            "config": config.model_dump(mode="json") if isinstance(config, BaseModel) else config,
         }
         return {"routing": self.config.model_dump(mode="json"), "embedder": embedder}
 

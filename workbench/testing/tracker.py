@@ -105,6 +105,19 @@ class InMemoryTracker:
         )
         return run_id
 
+    def load_table(self, run_id: str) -> pd.DataFrame:
+        """The table logged with `run_id`, as `MlflowTracker.load_table` gives it."""
+        for run in self.runs:
+            if run.run_id == run_id and run.table is not None:
+                return run.table.copy()
+        raise TrackingError(f"run {run_id} has no table")
+
+    def run_tags(self, run_id: str) -> dict[str, str]:
+        for run in self.runs:
+            if run.run_id == run_id:
+                return dict(run.tags)
+        raise TrackingError(f"run {run_id} not found")
+
     def runs_in(self, experiment: str) -> list[TrackedRun]:
         return [r for r in self.runs if r.experiment == experiment]
 

@@ -40,6 +40,10 @@ class Tracker(Protocol):
         """
         ...
 
+    def load_table(self, run_id: str) -> pd.DataFrame:
+        """The per-question table logged with a run."""
+        ...
+
     def log_traces(
         self,
         *,
