@@ -125,3 +125,12 @@ def test_every_question_failing_raises_one_error(tmp_path: Path, small_dataset: 
     with pytest.raises(ProviderUnavailable, match="all 3 questions failed"):
         wb.run(small_dataset, limit=3)
     assert tracker.runs == []
+
+
+def test_session_closes_and_reopens_its_cache(extractive_config: Path, embedder) -> None:
+    with _wb(extractive_config, embedder) as wb:
+        wb.ingest()
+        first = wb.ask("Who picked up the remaining four packages?")
+    with _wb(extractive_config, embedder) as again:
+        state = again.ask("Who picked up the remaining four packages?")
+    assert state.answer == first.answer and all(t.cached for t in state.timings)

@@ -60,6 +60,19 @@ class Workbench:
     def from_yaml(cls, path: str | Path, **kwargs: Any) -> Workbench:
         return cls(load_yaml(PipelineConfig, path), config_path=path, **kwargs)
 
+    def close(self) -> None:
+        """Stop the session's event loop and close its cache file."""
+        self.loop.close()
+        close_cache = getattr(self.cache, "close", None)
+        if close_cache is not None:
+            close_cache()
+
+    def __enter__(self) -> Workbench:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     # --- lazily built parts -------------------------------------------------------------
     @property
     def embedder(self) -> Embedder:
