@@ -51,6 +51,13 @@ def test_json_route_passes_the_schema():
     model = FunctionModel(lambda r: '{"answer": "Rollo"}')
     stage(model, output="json", json_schema=schema).run(STATE)
     assert model.requests[0].json_schema == schema
+    assert model.requests[0].params == {"stop": None}  # a newline stop would cut the JSON
+
+
+def test_text_route_keeps_the_endpoint_stop():
+    model = FunctionModel(lambda r: "Rollo")
+    stage(model, params={"stop": ["\n"]}).run(STATE)
+    assert model.requests[0].params == {} and model.requests[0].json_schema is None
 
 
 @pytest.mark.parametrize(

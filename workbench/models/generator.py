@@ -84,10 +84,13 @@ class GeneratorStage(Stage):
             raise ConfigError(f"prompt template for stage {self.name!r} cannot be rendered: {exc}") from exc
         messages = ({"role": "system", "content": cfg.prompt.system},) if cfg.prompt.system else ()
         schema = (cfg.json_schema or {"type": "object"}) if cfg.output == "json" else None
+        # A stop sequence meant for short text answers (a newline) would cut a JSON object.
+        params = {"stop": None} if schema is not None else {}
         return GenerationRequest(
             question=state.query,
             chunks=state.chunks,
             messages=(*messages, {"role": "user", "content": user}),
+            params=params,
             json_schema=schema,
         )
 
