@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from workbench.core.errors import InvalidFeedback, TrackingError
+from workbench.tracking._duckdb import duckdb_transaction
 from workbench.tracking._feedback_dataset import DatasetExists
 
 if TYPE_CHECKING:
@@ -242,28 +243,11 @@ def _undo_mlflow(tracker: Any, record: FeedbackRecord) -> None:
 
 
 def _insert(path: Path, record: FeedbackRecord) -> None:
-    import duckdb
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        con = duckdb.connect(str(path))
-    except duckdb.Error as exc:
-        raise TrackingError(f"{path}: cannot open DuckDB file ({exc})") from exc
-    try:
-        con.begin()
-        try:
-            con.execute(_DDL)
-            columns = ", ".join(f'"{c}"' for c in COLUMNS)
-            row = record.as_row()
-            con.execute(
-                f"INSERT INTO {FEEDBACK_TABLE} ({columns}) VALUES ({', '.join('?' for _ in COLUMNS)})",
-                [row[c] for c in COLUMNS],
-            )
-            con.commit()
-        except Exception:
-            con.rollback()
-            raise
-    except duckdb.Error as exc:
-        raise TrackingError(f"{path}: could not store feedback ({exc})") from exc
-    finally:
-        con.close()
+    row = record.as_row()
+    columns = ", ".join(f'"{c}"' for c in COLUMNS)
+    with duckdb_transaction(path, "store feedback") as con:
+        con.execute(_DDL)
+        con.execute(
+            f"INSERT INTO {FEEDBACK_TABLE} ({columns}) VALUES ({', '.join('?' for _ in COLUMNS)})",
+            [row[c] for c in COLUMNS],
+        )

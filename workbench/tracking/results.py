@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from workbench.core.errors import TrackingError
+from workbench.tracking._duckdb import duckdb_transaction
 from workbench.tracking._frame import serialise_nested
 
 if TYPE_CHECKING:
@@ -57,18 +58,11 @@ def write_parquet_atomic(df: pd.DataFrame, path: str | Path) -> Path:
 
 def append_duckdb(df: pd.DataFrame, duckdb_path: str | Path, table: str = "results") -> int:
     """Append `df` to `table` in one transaction, adding any new columns; returns rows written."""
-    import duckdb
-
     _check_table(table)
     duckdb_path = Path(duckdb_path)
-    duckdb_path.parent.mkdir(parents=True, exist_ok=True)
     frame = serialise_nested(df)
     qt = _quote(table)
-    try:
-        con = duckdb.connect(str(duckdb_path))
-    except duckdb.Error as exc:
-        raise TrackingError(f"{duckdb_path}: cannot open DuckDB file ({exc})") from exc
-    try:
+    with duckdb_transaction(duckdb_path, f"append to table '{table}'") as con:
         con.register("_wb_incoming", frame)
         # A column with no values is inferred as INTEGER; VARCHAR accepts whatever later runs put there.
         empty = {str(c) for c in frame.columns if frame[c].isna().all()}
@@ -76,23 +70,13 @@ def append_duckdb(df: pd.DataFrame, duckdb_path: str | Path, table: str = "resul
             (name, "VARCHAR" if name in empty else dtype)
             for name, dtype, *_ in con.execute("DESCRIBE SELECT * FROM _wb_incoming").fetchall()
         ]
-        con.begin()
-        try:
-            columns = ", ".join(f"{_quote(name)} {dtype}" for name, dtype in incoming)
-            con.execute(f"CREATE TABLE IF NOT EXISTS {qt} ({columns})")
-            have = {row[0] for row in con.execute(f"DESCRIBE {qt}").fetchall()}
-            for name, dtype in incoming:
-                if name not in have:
-                    con.execute(f"ALTER TABLE {qt} ADD COLUMN {_quote(name)} {dtype}")
-            con.execute(f"INSERT INTO {qt} BY NAME SELECT * FROM _wb_incoming")
-            con.commit()
-        except Exception:
-            con.rollback()
-            raise
-    except duckdb.Error as exc:
-        raise TrackingError(f"{duckdb_path}: could not append to table '{table}' ({exc})") from exc
-    finally:
-        con.close()
+        columns = ", ".join(f"{_quote(name)} {dtype}" for name, dtype in incoming)
+        con.execute(f"CREATE TABLE IF NOT EXISTS {qt} ({columns})")
+        have = {row[0] for row in con.execute(f"DESCRIBE {qt}").fetchall()}
+        for name, dtype in incoming:
+            if name not in have:
+                con.execute(f"ALTER TABLE {qt} ADD COLUMN {_quote(name)} {dtype}")
+        con.execute(f"INSERT INTO {qt} BY NAME SELECT * FROM _wb_incoming")
     return len(frame)
 
 
