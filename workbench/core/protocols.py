@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from workbench.core.state import Chunk, Frozen
 
@@ -18,6 +18,17 @@ class Embedder(Protocol):
     def dim(self) -> int: ...
 
     def embed(self, texts: list[str]) -> np.ndarray: ...
+
+
+def embedder_identity(embedder: Embedder) -> str:
+    """What decides an embedder's vectors, for cache keys: its `fingerprint` if it has one,
+    else its class and config."""
+    ident = getattr(embedder, "fingerprint", None)
+    if ident:
+        return str(ident)
+    config = getattr(embedder, "config", None)
+    dumped = config.model_dump(mode="json") if isinstance(config, BaseModel) else None
+    return f"{type(embedder).__module__}.{type(embedder).__qualname__}:{dumped}"
 
 
 class GenerationRequest(Frozen):

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from workbench.core.errors import GuardrailBlocked, InputTooLarge
-from workbench.core.protocols import Embedder
+from workbench.core.protocols import Embedder, embedder_identity
 from workbench.core.registry import Registry
 from workbench.core.schema import RouteConfig
 from workbench.core.stage import Stage
@@ -46,10 +46,7 @@ ACTIONS: dict[Action, ActionFn] = {"block": _block, "mask": _mask, "flag": _flag
 
 
 def _embedder_id(embedder: Embedder | None) -> Any:
-    if embedder is None:
-        return None
-    config = getattr(embedder, "config", None)
-    return {"class": f"{type(embedder).__module__}.{type(embedder).__qualname__}", "config": config_dump(config)}
+    return None if embedder is None else embedder_identity(embedder)
 
 
 class _GuardStage(Stage):

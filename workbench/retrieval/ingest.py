@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict
 
 from workbench.core.dataset import Document
 from workbench.core.errors import ConfigError, DatasetError
-from workbench.core.protocols import Embedder
+from workbench.core.protocols import Embedder, embedder_identity
 from workbench.core.schema import IngestionConfig, PipelineConfig, StoreConfig
 from workbench.retrieval.chunking import SentenceChunker
 from workbench.retrieval.sources import load_documents
@@ -51,12 +51,6 @@ class IngestReport(BaseModel):
     @property
     def changed(self) -> bool:
         return bool(self.added or self.updated or self.removed or self.rebuilt)
-
-
-def embedder_identity(embedder: Embedder) -> str:
-    """What decides an embedder's vectors: its `fingerprint` if it has one, else its class."""
-    ident = getattr(embedder, "fingerprint", None)
-    return str(ident) if ident else f"{type(embedder).__module__}.{type(embedder).__qualname__}"
 
 
 def _check_ids(docs: Sequence[Document]) -> None:

@@ -6,10 +6,9 @@ import threading
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel
 
 from workbench.core.errors import RoutingError
-from workbench.core.protocols import Embedder
+from workbench.core.protocols import Embedder, embedder_identity
 from workbench.core.schema import RoutingConfig
 from workbench.core.stage import Stage
 from workbench.core.state import RequestState
@@ -48,11 +47,7 @@ class SemanticRouter(Stage):
 
     def config_fingerprint(self) -> Any:
         # The embedder decides the routes as much as the utterances do.
-        config = getattr(self.embedder, "config", None)
-        embedder = {
-            "class": f"{type(self.embedder).__module__}.{type(self.embedder).__qualname__}",
-            "config": config.model_dump(mode="json") if isinstance(config, BaseModel) else config,
-        }
+        embedder = embedder_identity(self.embedder)
         return {"routing": self.config.model_dump(mode="json"), "embedder": embedder}
 
     def _utterance_index(self) -> tuple[list[str], np.ndarray, np.ndarray]:

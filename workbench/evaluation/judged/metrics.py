@@ -11,7 +11,7 @@ import importlib
 from typing import Any, ClassVar
 
 from workbench.core.errors import ConfigError, MissingDependency
-from workbench.core.protocols import Embedder
+from workbench.core.protocols import Embedder, embedder_identity
 from workbench.evaluation.base import MetricKind, MetricResult, ScoreInput
 from workbench.evaluation.judged._llm import ragas_embedding
 from workbench.evaluation.judged.judge import Judge
@@ -104,13 +104,8 @@ class AnswerRelevancy(JudgedMetric):
         self._embeddings: Any = None
 
     def config(self) -> dict[str, Any]:
-        dump = getattr(getattr(self.embedder, "config", None), "model_dump", None)
-        embedder = dump(mode="json") if callable(dump) else None
-        return {
-            **super().config(),
-            "strictness": self.strictness,
-            "embedder": {"type": type(self.embedder).__qualname__, "config": embedder},
-        }
+        assert self.embedder is not None
+        return {**super().config(), "strictness": self.strictness, "embedder": embedder_identity(self.embedder)}
 
     def ragas_metric(self, llm: Any) -> Any:
         if self._embeddings is None:
