@@ -134,8 +134,11 @@ class Workbench:
         report = ingest(
             self.root / source, store=self.store_path, ingestion=self.config.ingestion, embedder=self.embedder
         )
-        self._index = None
-        self._pipeline = None
+        if report.changed:
+            # Only a changed store needs the index (and the stages holding it) opened again;
+            # `run` and `eval` ingest on every call, and most calls change nothing.
+            self._index = None
+            self._pipeline = None
         return report
 
     def warm_up(self) -> None:

@@ -6,7 +6,7 @@ on first use, so importing this package is cheap.
 
 from workbench.retrieval.hits import evidence_hit, first_hit_rank
 from workbench.retrieval.index import RetrievalIndex
-from workbench.retrieval.ingest import IngestReport, ingest, ingest_pipeline
+from workbench.retrieval.ingest import IngestReport, ingest
 from workbench.retrieval.stages import RerankerStage, RetrieverStage
 
 __all__ = [
@@ -17,5 +17,4 @@ __all__ = [
     "evidence_hit",
     "first_hit_rank",
     "ingest",
-    "ingest_pipeline",
 ]

@@ -19,9 +19,9 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from workbench.core.dataset import Document
-from workbench.core.errors import ConfigError, DatasetError
+from workbench.core.errors import DatasetError
 from workbench.core.protocols import Embedder, embedder_identity
-from workbench.core.schema import IngestionConfig, PipelineConfig, StoreConfig
+from workbench.core.schema import IngestionConfig, StoreConfig
 from workbench.retrieval.chunking import SentenceChunker
 from workbench.retrieval.sources import load_documents
 from workbench.retrieval.store import Store, content_hash, corpus_fingerprint, fingerprint
@@ -160,13 +160,3 @@ def _stored_documents(con: Any, doc_ids: list[str]) -> list[Document]:
         "SELECT doc_id, text, source, title FROM documents WHERE list_contains(?, doc_id)", [doc_ids]
     ).fetchall()
     return [Document(id=r[0], text=r[1], source=r[2], title=r[3]) for r in rows]
-
-
-def ingest_pipeline(
-    config: PipelineConfig, embedder: Embedder, source: str | Path | None = None, prune: bool = False
-) -> IngestReport:
-    """Ingest `source` (default: `config.ingestion.source`) into `config.store`."""
-    source = source if source is not None else config.ingestion.source
-    if source is None:
-        raise ConfigError("no corpus to ingest: set ingestion.source or pass a source")
-    return ingest(source, store=config.store, ingestion=config.ingestion, embedder=embedder, prune=prune)
