@@ -88,7 +88,8 @@ def question_row(question: Question, state: RequestState | None, latency_s: floa
     return row
 
 
-Outcome = tuple[dict[str, Any], RequestState | None]
+# The result row, and either the final state or the error that stopped the question.
+Outcome = tuple[dict[str, Any], RequestState | WorkbenchError]
 
 
 async def _run_all(wb: Workbench, questions: list[Question], progress: bool) -> list[Outcome]:
@@ -105,7 +106,7 @@ async def _run_all(wb: Workbench, questions: list[Question], progress: bool) -> 
                 return question_row(question, state, time.perf_counter() - start, None), state
             except WorkbenchError as exc:  # one bad question must not lose the others
                 error = f"{type(exc).__name__}: {exc}"
-                return question_row(question, None, time.perf_counter() - start, error), None
+                return question_row(question, None, time.perf_counter() - start, error), exc
             finally:
                 bar.update(1)
 
@@ -146,11 +147,12 @@ def execute(wb: Workbench, dataset: str | Path, *, limit: int | None, progress: 
         raise DatasetError(f"dataset {ds.name} has no questions to run")
     wb.ingest(ds.path / "corpus.jsonl")
     outcomes = wb.loop.run(_run_all(wb, ds.questions, progress))
-    rows = [row for row, _ in outcomes]
-    frame = pd.DataFrame(rows)
-    if frame["error"].notna().all():
-        raise _all_failed_error(rows)
-    return Execution(ds, frame, [state for _, state in outcomes])
+    states = [o if isinstance(o, RequestState) else None for _, o in outcomes]
+    failures = [o for _, o in outcomes if isinstance(o, WorkbenchError)]
+    if len(failures) == len(outcomes):
+        first = failures[0]
+        raise _message_class(first)(f"all {len(outcomes)} questions failed; first: {first}") from first
+    return Execution(ds, pd.DataFrame([row for row, _ in outcomes]), states)
 
 
 def run_tags(wb: Workbench, ds: Dataset) -> dict[str, str]:
@@ -197,9 +199,10 @@ def run_dataset(wb: Workbench, dataset: str | Path, *, limit: int | None, log: b
     return record(wb, execution, summarize(execution.frame), log=log)
 
 
-def _all_failed_error(rows: list[dict[str, Any]]) -> WorkbenchError:
-    from workbench.core import errors
-
-    name, _, message = rows[0]["error"].partition(": ")
-    cls = getattr(errors, name, WorkbenchError)
-    return cls(f"all {len(rows)} questions failed; first: {message}")
+def _message_class(exc: WorkbenchError) -> type[WorkbenchError]:
+    """The nearest class of `exc` built from a message alone (a few leaves take other arguments),
+    so a run that fails entirely raises the kind of error its questions did."""
+    for cls in type(exc).__mro__:
+        if "__init__" not in vars(cls) and issubclass(cls, WorkbenchError):
+            return cls
+    return WorkbenchError
