@@ -1,4 +1,4 @@
-"""Turn labelled feedback into a new dataset version folder (see `feedback.feedback_to_dataset`)."""
+"""Turn labelled feedback into a new dataset version folder."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def correction(comment: str | None) -> str | None:
     return match.group("answer") if match else None
 
 
-def build_dataset(
+def feedback_to_dataset(
     duckdb_path: str | Path,
     results: pd.DataFrame | str | Path,
     source_dataset_dir: str | Path,
@@ -36,6 +36,16 @@ def build_dataset(
     name: str,
     run_id: str | None = None,
 ) -> Path:
+    """Write `out_dir/name`: a dataset of the questions that got feedback; returns its path.
+
+    `results` is a run's per-question frame, or its parquet file / run folder. Feedback is
+    taken from `run_id`, else from the frame's `run_id` column, else from any run; the latest
+    per question wins. `corpus.jsonl` is copied; each question keeps its fields and gains a
+    `feedback` field. The reference `answer` becomes: for thumbs down with a comment
+    "answer: X", X; for thumbs up on a question without one, the run's answer; else unchanged.
+    The folder is written to a temp folder and renamed into place; an existing folder is
+    never overwritten (`DatasetExists`).
+    """
     from workbench.core.dataset import load_dataset
     from workbench.tracking.feedback import load_feedback
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from workbench.core.errors import InvalidFeedback, TrackingError
 from workbench.tracking._duckdb import duckdb_transaction
-from workbench.tracking._feedback_dataset import DatasetExists
+from workbench.tracking._feedback_dataset import DatasetExists, feedback_to_dataset
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -155,30 +155,6 @@ def load_feedback(duckdb_path: str | Path, run_id: str | None = None) -> pd.Data
             return frame
     except duckdb.Error as exc:
         raise TrackingError(f"{path}: cannot read feedback ({exc})") from exc
-
-
-def feedback_to_dataset(
-    duckdb_path: str | Path,
-    results: pd.DataFrame | str | Path,
-    source_dataset_dir: str | Path,
-    out_dir: str | Path,
-    *,
-    name: str,
-    run_id: str | None = None,
-) -> Path:
-    """Write `out_dir/name`: a dataset of the questions that got feedback; returns its path.
-
-    `results` is a run's per-question frame, or its parquet file / run folder. Feedback is
-    taken from `run_id`, else from the frame's `run_id` column, else from any run; the latest
-    per question wins. `corpus.jsonl` is copied; each question keeps its fields and gains a
-    `feedback` field. The reference `answer` becomes: for thumbs down with a comment
-    "answer: X", X; for thumbs up on a question without one, the run's answer; else unchanged.
-    The folder is written to a temp folder and renamed into place; an existing folder is
-    never overwritten (`DatasetExists`).
-    """
-    from workbench.tracking._feedback_dataset import build_dataset
-
-    return build_dataset(duckdb_path, results, source_dataset_dir, out_dir, name=name, run_id=run_id)
 
 
 def write_assessment(
