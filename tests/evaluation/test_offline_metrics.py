@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import math
-import re
 
-import numpy as np
 import pytest
 
 from workbench.core.errors import ConfigError
@@ -17,24 +14,7 @@ from workbench.evaluation.metrics.answer import Abstention, ExactMatch, TokenF1
 from workbench.evaluation.metrics.claims import ClaimSupport
 from workbench.evaluation.metrics.embedding import QaRelevance
 from workbench.evaluation.metrics.retrieval import MRR, HitAtK, NDCGAtK, RecallAtK
-
-
-class BagOfWordsEmbedder:
-    """Deterministic: each word hashes to one dimension; counts how many texts it encodes."""
-
-    dim = 128
-
-    def __init__(self) -> None:
-        self.texts = 0
-
-    def embed(self, texts: list[str]) -> np.ndarray:
-        self.texts += len(texts)
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        for row, text in enumerate(texts):
-            for word in re.findall(r"[a-z]+", text.lower()):
-                out[row, int(hashlib.md5(word.encode()).hexdigest(), 16) % self.dim] += 1.0
-        norms = np.linalg.norm(out, axis=1, keepdims=True)
-        return out / np.where(norms == 0, 1.0, norms)
+from workbench.testing.embedders import HashingEmbedder
 
 
 def run(metric: Metric, item: ScoreInput) -> float | None:
@@ -144,7 +124,7 @@ def test_claim_support_skips_abstentions() -> None:
 
 
 def test_claim_support_embeds_only_what_words_do_not_support() -> None:
-    embedder = BagOfWordsEmbedder()
+    embedder = HashingEmbedder(128)
     metric = ClaimSupport(embedder)
     assert run(metric, row(answer="Gustave Eiffel designed it.", contexts=[CONTEXT])) == 1.0
     assert embedder.texts == 0
@@ -155,7 +135,7 @@ def test_claim_support_embeds_only_what_words_do_not_support() -> None:
 
 
 def test_qa_relevance_is_the_cosine() -> None:
-    metric = QaRelevance(BagOfWordsEmbedder())
+    metric = QaRelevance(HashingEmbedder(128))
     assert run(metric, row(question="eiffel tower height", answer="eiffel tower height")) == pytest.approx(1.0)
     assert run(metric, row(question="eiffel tower", answer="banana")) == pytest.approx(0.0, abs=1e-6)
 
@@ -164,7 +144,7 @@ def test_ragas_builtin_metrics_score_through_ragas() -> None:
     pytest.importorskip("rapidfuzz")
     pytest.importorskip("rouge_score")
     metrics = build_metrics(
-        ["string_similarity", "rouge", "ragas_exact_match", "semantic_similarity"], embedder=BagOfWordsEmbedder()
+        ["string_similarity", "rouge", "ragas_exact_match", "semantic_similarity"], embedder=HashingEmbedder(128)
     )
     assert {m.kind for m in metrics} == {"ragas"}
     same = row(answer="Gustave Eiffel", reference="Gustave Eiffel")
@@ -182,7 +162,7 @@ def test_registry_lists_offline_and_judged_metrics() -> None:
 
 
 def test_build_metrics_shares_one_vector_cache() -> None:
-    embedder = BagOfWordsEmbedder()
+    embedder = HashingEmbedder(128)
     metrics = build_metrics(["claim_support", "qa_relevance", "semantic_similarity"], embedder=embedder)
     caches = {id(m.metric.vectors) for m in metrics[:2]} | {id(metrics[2].embeddings.vectors)}  # type: ignore[attr-defined]
     assert len(caches) == 1

@@ -1,30 +1,13 @@
-import hashlib
-import re
-
-import numpy as np
 import pytest
 
 from workbench.core.schema import RouteConfig
 from workbench.core.state import Chunk
-
-
-class HashingEmbedder:
-    """Deterministic bag-of-words embedder for tests: each word hashes to one dimension."""
-
-    dim = 512
-
-    def embed(self, texts: list[str]) -> np.ndarray:
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        for row, text in enumerate(texts):
-            for word in re.findall(r"[a-z0-9]+", text.lower()):
-                out[row, int(hashlib.md5(word.encode()).hexdigest(), 16) % self.dim] += 1.0
-        norms = np.linalg.norm(out, axis=1, keepdims=True)
-        return out / np.where(norms == 0, 1.0, norms)
+from workbench.testing.embedders import HashingEmbedder
 
 
 @pytest.fixture
 def embedder() -> HashingEmbedder:
-    return HashingEmbedder()
+    return HashingEmbedder(512)
 
 
 @pytest.fixture

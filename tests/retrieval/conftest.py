@@ -2,51 +2,23 @@
 
 from __future__ import annotations
 
+import functools
 import json
-import re
-import zlib
+from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from workbench.core.dataset import Document, Question, load_dataset
 from workbench.core.schema import IngestionConfig
+from workbench.testing.embedders import HashingEmbedder
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-class CountingEmbedder:
-    """Deterministic hashed bag-of-words vectors; counts calls and texts embedded."""
-
-    def __init__(self, dim: int = 256, fingerprint: str = "fake-v1", fail_after: int | None = None) -> None:
-        self._dim = dim
-        self.fingerprint = fingerprint
-        self.calls = 0
-        self.texts = 0
-        self.fail_after = fail_after
-
-    @property
-    def dim(self) -> int:
-        return self._dim
-
-    def embed(self, texts: list[str]) -> np.ndarray:
-        if self.fail_after is not None and self.texts + len(texts) > self.fail_after:
-            raise RuntimeError("embedder failed on purpose")
-        self.calls += 1
-        self.texts += len(texts)
-        out = np.zeros((len(texts), self._dim), dtype=np.float32)
-        for i, text in enumerate(texts):
-            for tok in re.findall(r"\w+", text.lower()):
-                if len(tok) > 2:
-                    out[i, zlib.crc32(tok.encode()) % self._dim] += 1.0
-        norms = np.linalg.norm(out, axis=1, keepdims=True)
-        return out / np.where(norms == 0, 1.0, norms)
-
-
 @pytest.fixture
-def embedder() -> CountingEmbedder:
-    return CountingEmbedder()
+def embedder() -> HashingEmbedder:
+    return HashingEmbedder(256, min_token_len=3, fingerprint="fake-v1")
 
 
 @pytest.fixture
@@ -65,8 +37,9 @@ def squad() -> tuple[list[Document], list[Question]]:
 
 
 @pytest.fixture
-def make_embedder() -> type[CountingEmbedder]:
-    return CountingEmbedder
+def make_embedder() -> Callable[..., HashingEmbedder]:
+    """Embedders like the default one, with other settings (dimension, fingerprint, failures)."""
+    return functools.partial(HashingEmbedder, dim=256, min_token_len=3)
 
 
 def _write_corpus(path: Path, docs: list[Document]) -> Path:

@@ -60,15 +60,15 @@ def test_no_utterances_anywhere_routes_to_default_without_score(embedder):
     router = SemanticRouter(RoutingConfig(), embedder)
     out = router.run(RequestState(query="anything"))
     assert (out.route, out.route_score) == ("general", None)
-    assert embedder.calls == []
+    assert embedder.batches == []
 
 
 def test_utterances_are_embedded_once_and_lazily(embedder):
     router = SemanticRouter(_config(), embedder)
-    assert embedder.calls == []  # constructor is cheap
+    assert embedder.batches == []  # constructor is cheap
     router.run(RequestState(query="one"))
     router.run(RequestState(query="two"))
-    utterance_batches = [c for c in embedder.calls if len(c) > 1]
+    utterance_batches = [c for c in embedder.batches if len(c) > 1]
     assert len(utterance_batches) == 1 and len(utterance_batches[0]) == 6
 
 
