@@ -38,7 +38,7 @@ def small_dataset(tmp_path: Path) -> Path:
 def write_config(tmp_path: Path, corpus: Path, **overrides: object) -> Path:
     """An extractive-model config with its store in tmp_path; `overrides` replace top-level keys."""
     data = yaml.safe_load((REPO / "experiments" / "extractive.yaml").read_text())
-    data["store"] = {"path": str(tmp_path / "store.duckdb")}
+    data["store"] = {"indexes": str(tmp_path / "indexes"), "cache": str(tmp_path / "stage_cache.sqlite")}
     data["ingestion"]["source"] = str(corpus)
     data.update(overrides)
     path = tmp_path / "config.yaml"

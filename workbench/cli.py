@@ -146,6 +146,46 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cache_path(args: argparse.Namespace) -> Any:
+    from pathlib import Path
+
+    from workbench.core.cache import DEFAULT_CACHE_FILE
+
+    if args.path:
+        return Path(args.path)
+    if args.config:
+        from workbench.core.config import load_yaml
+        from workbench.core.schema import PipelineConfig
+
+        return Path(load_yaml(PipelineConfig, args.config).store.cache)
+    return Path(DEFAULT_CACHE_FILE)
+
+
+def cmd_cache(args: argparse.Namespace) -> int:
+    from workbench.core.cache import SqliteStageCache
+    from workbench.core.errors import ConfigError
+
+    path = _cache_path(args)
+    if not path.is_file():
+        if args.action == "clear":
+            print(f"no stage cache at {path}; nothing to clear")
+            return 0
+        raise ConfigError(f"no stage cache at {path} (run a pipeline first, or pass --path/--config)")
+    cache = SqliteStageCache(path)
+    try:
+        if args.action == "clear":
+            removed = cache.clear(args.stage)
+            print(f"removed {removed} entries{f' of stage {args.stage}' if args.stage else ''} from {path}")
+            return 0
+        info = cache.info()
+        print(f"stage cache {info.path}: {info.entries} entries, {info.file_bytes / 1e6:.1f} MB on disk")
+        for stage, (n, size) in info.stages.items():
+            print(f"  {stage or '(unnamed)':<16} {n:>8} entries  {size / 1e6:8.2f} MB")
+    finally:
+        cache.close()
+    return 0
+
+
 def cmd_schema(args: argparse.Namespace) -> int:
     from workbench.core.schema import PipelineConfig
 
@@ -201,6 +241,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     schema = sub.add_parser("schema", help="print the JSON schema of pipeline configs, for editors")
     schema.set_defaults(func=cmd_schema)
+
+    cache = sub.add_parser("cache", help="show or clear the stage cache")
+    cache.add_argument("action", choices=["info", "clear"])
+    cache.add_argument("--stage", help="with clear: only this stage kind (e.g. generator, retriever)")
+    cache.add_argument("--config", help="use the cache file of this config (store.cache)")
+    cache.add_argument("--path", help="the cache file (default: .workbench/stage_cache.sqlite)")
+    cache.set_defaults(func=cmd_cache)
 
     cmp_ = sub.add_parser("compare", help="paired, per-question comparison of two runs")
     cmp_.add_argument("run_a", help="an MLflow run id or a results file")

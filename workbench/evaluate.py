@@ -10,12 +10,14 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from workbench.core.dataset import Dataset
 from workbench.core.errors import ConfigError
+from workbench.core.schema import PipelineConfig
 from workbench.evaluation import summarize
+from workbench.runner import Execution, RunContext
 
 if TYPE_CHECKING:
     from workbench.evaluation.judged import Judge
-    from workbench.session import Workbench
 
 log = logging.getLogger(__name__)
 
@@ -31,31 +33,39 @@ class EvalResult:
     prompt_uris: dict[str, str] = field(default_factory=dict)
 
 
-def build_judge(wb: Workbench, name: str | None, repeats: int | None = None) -> Judge | None:
-    """The judge named by `--judge`: any model endpoint of the config."""
+def build_judge(
+    config: PipelineConfig,
+    name: str | None,
+    *,
+    pool: Any,
+    embedder: Any,
+    cache_path: Path,
+    repeats: int | None = None,
+) -> Judge | None:
+    """The judge named by `--judge`: any model endpoint of the config, called through `pool`."""
     if name is None:
         return None
-    if name not in wb.config.models:
-        valid = ", ".join(sorted(wb.config.models))
+    if name not in config.models:
+        valid = ", ".join(sorted(config.models))
         raise ConfigError(f"unknown judge {name!r}; valid judges are the config's models: {valid}")
     from workbench.evaluation.judged import Judge
 
-    # Reuse the pipeline's loaded model; keep judgments beside the store so they survive runs.
+    # Reuse the pipeline's loaded model; keep judgments beside the stage cache so they survive runs.
     return Judge.from_endpoint(
         name,
-        wb.config.models[name],
-        model=wb.pool.model(name),
-        cache_path=wb.store_path.parent / "judge_cache.duckdb",
-        embedder=wb.embedder,
-        repeats=repeats or wb.config.evaluation.judge_repeats,
-        max_parse_retries=wb.config.evaluation.judge_max_parse_retries,
+        config.models[name],
+        model=pool.model(name),
+        cache_path=cache_path,
+        embedder=embedder,
+        repeats=repeats or config.evaluation.judge_repeats,
+        max_parse_retries=config.evaluation.judge_max_parse_retries,
     )
 
 
-def scoring_concurrency(wb: Workbench, judge: str | None) -> int:
+def scoring_concurrency(config: PipelineConfig, judge: str | None) -> int:
     """An in-process local judge answers one call at a time; parallel calls would only queue
     behind its lock and run into the judge's timeout."""
-    if judge is not None and wb.config.models[judge].provider == "llama_cpp":
+    if judge is not None and config.models[judge].provider == "llama_cpp":
         return 1
     return 8
 
@@ -81,34 +91,33 @@ def scores_table(report: Any, cis: dict[str, Any]) -> pd.DataFrame:
 
 
 def evaluate(
-    wb: Workbench,
-    dataset: str | Path,
+    ctx: RunContext,
+    dataset: Dataset,
     *,
-    limit: int | None = None,
+    embedder: Any,
+    judge: Judge | None = None,
     metrics: list[str] | None = None,
-    judge: str | None = None,
-    judge_repeats: int | None = None,
-    log_run: bool = True,
     progress: bool = False,
 ) -> EvalResult:
+    """Run `dataset` through `ctx.pipeline`, score every question, and record one run.
+
+    `judge` is built by the caller (`build_judge`) when an LLM-judged metric is wanted.
+    """
     from workbench.evaluation.metrics import DEFAULT_METRICS, build_metrics
     from workbench.evaluation.rows import rows_from_results
     from workbench.evaluation.scoring import score
     from workbench.evaluation.stats import aggregate_with_ci, ci_metrics
     from workbench.runner import execute, record
 
-    # The command line wins; otherwise the config's `evaluation:` section says how to score.
-    settings = wb.config.evaluation
-    judge = judge or settings.judge
-    judge_obj = build_judge(wb, judge, judge_repeats)
+    settings = ctx.config.evaluation
     wanted = metrics or settings.metrics or list(DEFAULT_METRICS)
-    chosen = build_metrics(wanted, embedder=wb.embedder, judge=judge_obj, k=settings.k)
-    if judge_obj is not None:
-        wb.loop.run(judge_obj.check())
-    execution = execute(wb, dataset, limit=limit, progress=progress)
+    chosen = build_metrics(wanted, embedder=embedder, judge=judge, k=settings.k)
+    if judge is not None:
+        ctx.loop.run(judge.check())
+    execution = execute(ctx, dataset, progress=progress)
     items = rows_from_results(execution.frame, execution.dataset.questions)
-    concurrency = scoring_concurrency(wb, judge)
-    report = wb.loop.run(score(items, chosen, concurrency=concurrency, progress=progress))
+    concurrency = scoring_concurrency(ctx.config, judge.name if judge is not None else None)
+    report = ctx.loop.run(score(items, chosen, concurrency=concurrency, progress=progress))
     frame = execution.frame.merge(report.frame, on="question_id", how="left", suffixes=("", "_score"))
     execution.frame = frame
     names = [m.name for m in chosen]
@@ -118,20 +127,21 @@ def evaluate(
     tags: dict[str, str] = {}
     for name, info in report.judge_info.items():
         tags[f"judge.{name}"] = f"{info.get('judge')}|prompt={info.get('prompt_version')}|weak={info.get('weak')}"
-    result = record(wb, execution, run_metrics, log=log_run, tags=tags, kind="eval")
+    result = record(ctx, execution, run_metrics, tags=tags, kind="eval")
     out = EvalResult(result.run_id, frame, run_metrics, scores_table(report, cis), result.parquet_path)
-    if result.run_id:
-        _attach_traces_and_prompts(wb, out, execution)
+    if result.run_id and ctx.tracker is not None:
+        _attach_traces_and_prompts(ctx, out, execution)
     return out
 
 
-def _attach_traces_and_prompts(wb: Workbench, out: EvalResult, execution: Any) -> None:
+def _attach_traces_and_prompts(ctx: RunContext, out: EvalResult, execution: Execution) -> None:
     from workbench.tracking.prompts import register_prompts
     from workbench.tracking.traces import log_request_traces
 
+    assert ctx.tracker is not None and out.run_id is not None
     ids = execution.frame["question_id"].tolist()
     done = [(s, q) for s, q in zip(execution.states, ids, strict=True) if s is not None]
     out.trace_ids = log_request_traces(
-        wb.tracker, wb.config.name, out.run_id, [s for s, _ in done], [q for _, q in done]
+        ctx.tracker, ctx.config.name, out.run_id, [s for s, _ in done], [q for _, q in done]
     )
-    out.prompt_uris = register_prompts(wb.tracker, wb.config.prompts, out.run_id)
+    out.prompt_uris = register_prompts(ctx.tracker, ctx.config.prompts, out.run_id)

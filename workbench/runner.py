@@ -1,27 +1,42 @@
 """Run a pipeline over a dataset: concurrently, with a progress bar, results to parquet and
-DuckDB, and one tracked run."""
+DuckDB, and one tracked run.
+
+The runner takes the parts it needs (`RunContext`: config, pipeline, index fingerprint, event
+loop, tracker, results folder) from its caller and never calls back into the session.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
-import re
+import logging
 import subprocess
 import time
-from dataclasses import dataclass
+import traceback
+import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from workbench.core.aio import LoopThread
 from workbench.core.config import flatten
-from workbench.core.dataset import Dataset, Question, load_dataset
-from workbench.core.errors import WorkbenchError
+from workbench.core.dataset import Dataset, Question
+from workbench.core.errors import DatasetError, WorkbenchError
+from workbench.core.schema import PipelineConfig
+from workbench.core.stage import Pipeline
 from workbench.core.state import RequestState
 from workbench.evaluation import summarize
 
 if TYPE_CHECKING:
-    from workbench.session import Workbench
+    from workbench.tracking import Tracker
+
+log = logging.getLogger(__name__)
+
+# Written instead of a question the input guard would have masked but never saw (the question
+# failed first): the raw text may hold personal data, and question_id still identifies it.
+UNMASKED_PLACEHOLDER = "<withheld: the question failed before its input checks ran>"
 
 
 @dataclass
@@ -32,16 +47,36 @@ class RunResult:
     parquet_path: Path | None
 
 
-def _normalise(text: str | None) -> str:
-    return re.sub(r"\W+", " ", (text or "").lower()).strip()
+@dataclass
+class RunContext:
+    """What a dataset run needs, handed in by the caller."""
+
+    config: PipelineConfig
+    config_yaml: str
+    pipeline: Pipeline
+    index_fingerprint: str
+    loop: LoopThread
+    results_dir: Path
+    tracker: Tracker | None = None
+    run_key: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+
+    @property
+    def masks_input(self) -> bool:
+        return any(check.action == "mask" for check in self.config.guardrails.input)
 
 
-def question_row(question: Question, state: RequestState | None, latency_s: float, error: str | None) -> dict[str, Any]:
+def question_row(
+    question: Question, state: RequestState | None, latency_s: float, error: str | None, *, masks_input: bool = False
+) -> dict[str, Any]:
+    """One result row. The question recorded is the one the pipeline saw: after input masking."""
+    from workbench.core.text import contains_phrase
     from workbench.retrieval.hits import first_hit_rank
 
+    raw = UNMASKED_PLACEHOLDER if masks_input else question.question
+    text = state.query if state is not None else raw
     row: dict[str, Any] = {
         "question_id": question.id,
-        "question": question.question,
+        "question": text,
         "gold_answer": question.answer,
         "answerable": question.answerable,
         "has_evidence": bool(question.evidence),
@@ -62,7 +97,6 @@ def question_row(question: Question, state: RequestState | None, latency_s: floa
             "route": None,
         }
     rank = first_hit_rank(state.chunks, question.evidence) if question.evidence else 0
-    gold = _normalise(question.answer)
     row |= {
         "route": state.route,
         "route_score": state.route_score,
@@ -71,7 +105,7 @@ def question_row(question: Question, state: RequestState | None, latency_s: floa
         "blocked": state.blocked,
         "hit": bool(rank),
         "hit_rank": rank or 0,
-        "contains_gold": bool(gold) and gold in _normalise(state.answer),
+        "contains_gold": bool(question.answer) and contains_phrase(state.answer or "", question.answer or ""),
         "retrieved": [f"{c.doc_id}:{c.start}-{c.end}" for c in state.chunks],
         "contexts": [c.text for c in state.chunks],
         "tokens_in": state.tokens_in,
@@ -89,30 +123,45 @@ def question_row(question: Question, state: RequestState | None, latency_s: floa
 
 
 # The result row, and either the final state or the error that stopped the question.
-Outcome = tuple[dict[str, Any], RequestState | WorkbenchError]
+Outcome = tuple[dict[str, Any], RequestState | Exception]
 
 
-async def _run_all(wb: Workbench, questions: list[Question], progress: bool) -> list[Outcome]:
+def _error_text(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+async def _run_all(ctx: RunContext, questions: list[Question], done: dict[int, Outcome], progress: bool) -> None:
+    """Answer every question; each finished outcome lands in `done` (by position) at once, so
+    an interrupted run still has every row it finished."""
     from tqdm.auto import tqdm
 
-    semaphore = asyncio.Semaphore(wb.config.concurrency)
-    bar = tqdm(total=len(questions), desc=wb.config.name, unit="q", disable=not progress)
+    semaphore = asyncio.Semaphore(ctx.config.concurrency)
+    bar = tqdm(total=len(questions), desc=ctx.config.name, unit="q", disable=not progress)
 
-    async def one(question: Question) -> Outcome:
+    async def one(i: int, question: Question) -> None:
         async with semaphore:
             start = time.perf_counter()
             try:
-                state = await wb.pipeline.arun(RequestState(query=question.question))
-                return question_row(question, state, time.perf_counter() - start, None), state
-            except WorkbenchError as exc:  # one bad question must not lose the others
-                error = f"{type(exc).__name__}: {exc}"
-                return question_row(question, None, time.perf_counter() - start, error), exc
+                state = await ctx.pipeline.arun(RequestState(query=question.question))
+                row = question_row(question, state, time.perf_counter() - start, None, masks_input=ctx.masks_input)
+                done[i] = (row, state)
+            except Exception as exc:  # one bad question must not lose the others
+                if not isinstance(exc, WorkbenchError):
+                    # Not the user's input: a bug. Keep the traceback in the log, the row says what.
+                    log.error("question %s failed:\n%s", question.id, traceback.format_exc())
+                elapsed = time.perf_counter() - start
+                row = question_row(question, None, elapsed, _error_text(exc), masks_input=ctx.masks_input)
+                done[i] = (row, exc)
             finally:
                 bar.update(1)
 
+    tasks = [asyncio.ensure_future(one(i, q)) for i, q in enumerate(questions)]
     try:
-        return list(await asyncio.gather(*(one(q) for q in questions)))
+        await asyncio.gather(*tasks)
     finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         bar.close()
 
 
@@ -124,9 +173,10 @@ def code_version() -> str:
         return "unknown"
 
 
-def _results_path(wb: Workbench, dataset: Dataset) -> Path:
+def results_path(ctx: RunContext, dataset: Dataset, suffix: str = "") -> Path:
+    """A file of its own for every run: the time, the dataset and the run's key."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    return wb.root / "results" / wb.config.name / f"{stamp}-{dataset.name}.parquet"
+    return ctx.results_dir / ctx.config.name / f"{stamp}-{dataset.name}-{ctx.run_key}{suffix}.parquet"
 
 
 @dataclass
@@ -138,65 +188,81 @@ class Execution:
     states: list[RequestState | None]
 
 
-def execute(wb: Workbench, dataset: str | Path, *, limit: int | None, progress: bool) -> Execution:
-    """Ingest the dataset's corpus (incrementally) and run every question concurrently."""
-    from workbench.core.errors import DatasetError
+def _save_partial(ctx: RunContext, dataset: Dataset, done: dict[int, Outcome]) -> None:
+    from workbench.tracking.results import write_parquet_atomic
 
-    ds = load_dataset(dataset, root=wb.root / "datasets").limit(limit)
-    if not ds.questions:
-        raise DatasetError(f"dataset {ds.name} has no questions to run")
-    wb.ingest(ds.path / "corpus.jsonl")
-    outcomes = wb.loop.run(_run_all(wb, ds.questions, progress))
+    if not done:
+        return
+    rows = [done[i][0] for i in sorted(done)]
+    path = write_parquet_atomic(pd.DataFrame(rows), results_path(ctx, dataset, ".partial"))
+    log.warning("run interrupted: %d of %d finished rows kept in %s", len(rows), len(dataset.questions), path)
+
+
+def execute(ctx: RunContext, dataset: Dataset, *, progress: bool) -> Execution:
+    """Run every question of `dataset` concurrently through `ctx.pipeline`."""
+    if not dataset.questions:
+        raise DatasetError(f"dataset {dataset.name} has no questions to run")
+    done: dict[int, Outcome] = {}
+    try:
+        ctx.loop.run(_run_all(ctx, dataset.questions, done, progress))
+    except BaseException:
+        # Interrupted (Ctrl-C, a cancelled cell): the finished rows are kept, marked partial.
+        _save_partial(ctx, dataset, done)
+        raise
+    outcomes = [done[i] for i in range(len(dataset.questions))]
     states = [o if isinstance(o, RequestState) else None for _, o in outcomes]
-    failures = [o for _, o in outcomes if isinstance(o, WorkbenchError)]
+    failures = [o for _, o in outcomes if isinstance(o, Exception)]
     if len(failures) == len(outcomes):
         first = failures[0]
-        raise _message_class(first)(f"all {len(outcomes)} questions failed; first: {first}") from first
-    return Execution(ds, pd.DataFrame([row for row, _ in outcomes]), states)
+        cls = _message_class(first) if isinstance(first, WorkbenchError) else WorkbenchError
+        raise cls(f"all {len(outcomes)} questions failed; first: {_error_text(first)}") from first
+    return Execution(dataset, pd.DataFrame([row for row, _ in outcomes]), states)
 
 
-def run_tags(wb: Workbench, ds: Dataset) -> dict[str, str]:
+def run_tags(ctx: RunContext, ds: Dataset) -> dict[str, str]:
     return {
         "dataset": ds.name,
         "dataset_hash": ds.content_hash,
+        "index_fingerprint": ctx.index_fingerprint,
         "code_version": code_version(),
-        "config_name": wb.config.name,
+        "config_name": ctx.config.name,
+        "workbench.run_key": ctx.run_key,
     }
 
 
 def record(
-    wb: Workbench,
+    ctx: RunContext,
     execution: Execution,
     metrics: dict[str, float],
     *,
-    log: bool,
     tags: dict[str, str] | None = None,
     kind: str = "run",
 ) -> RunResult:
-    """Write results to parquet and DuckDB, and log one tracked run."""
+    """Write results to parquet and DuckDB, and log one tracked run when `ctx.tracker` is set."""
     from workbench.tracking.results import append_duckdb, write_parquet_atomic
 
     ds, frame = execution.dataset, execution.frame
-    parquet = write_parquet_atomic(frame, _results_path(wb, ds))
+    frame = frame.assign(index_fingerprint=ctx.index_fingerprint)
+    parquet = write_parquet_atomic(frame, results_path(ctx, ds))
     run_id = None
-    if log:
-        run_id = wb.tracker.log_run(
-            experiment=wb.config.name,
-            run_name=f"{wb.config.name}-{ds.name}-{kind}",
-            config_yaml=wb.config_yaml,
-            params=flatten(wb.config.model_dump(mode="json")),
+    if ctx.tracker is not None:
+        run_id = ctx.tracker.log_run(
+            experiment=ctx.config.name,
+            run_name=f"{ctx.config.name}-{ds.name}-{kind}",
+            config_yaml=ctx.config_yaml,
+            params=flatten(ctx.config.model_dump(mode="json")) | {"index_fingerprint": ctx.index_fingerprint},
             metrics=metrics,
-            tags=run_tags(wb, ds) | {"workbench.kind": kind} | (tags or {}),
+            tags=run_tags(ctx, ds) | {"workbench.kind": kind} | (tags or {}),
             table=frame,
             artifacts=[parquet],
         )
-    append_duckdb(frame.assign(run_id=run_id or ""), wb.root / "results" / "results.duckdb")
+    append_duckdb(frame.assign(run_id=run_id or ""), ctx.results_dir / "results.duckdb")
     return RunResult(run_id, frame, metrics, parquet)
 
 
-def run_dataset(wb: Workbench, dataset: str | Path, *, limit: int | None, log: bool, progress: bool) -> RunResult:
-    execution = execute(wb, dataset, limit=limit, progress=progress)
-    return record(wb, execution, summarize(execution.frame), log=log)
+def run_dataset(ctx: RunContext, dataset: Dataset, *, progress: bool) -> RunResult:
+    execution = execute(ctx, dataset, progress=progress)
+    return record(ctx, execution, summarize(execution.frame))
 
 
 def _message_class(exc: WorkbenchError) -> type[WorkbenchError]:

@@ -6,12 +6,17 @@ and the tracker, and passes them where needed: there is no global settings objec
 
 from __future__ import annotations
 
+import os
+from collections import OrderedDict
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from workbench.core.aio import LoopThread
 from workbench.core.cache import SqliteStageCache
 from workbench.core.config import dump_yaml, load_yaml
+from workbench.core.dataset import Dataset, Document, load_dataset
+from workbench.core.paths import resolve_model_paths
 from workbench.core.protocols import ChatModel, Embedder
 from workbench.core.schema import PipelineConfig
 from workbench.core.stage import Pipeline, StageCache
@@ -19,17 +24,26 @@ from workbench.core.state import RequestState
 
 if TYPE_CHECKING:
     from workbench.evaluate import EvalResult
+    from workbench.evaluation.judged import Judge
     from workbench.retrieval import IngestReport, RetrievalIndex
-    from workbench.runner import RunResult
+    from workbench.retrieval.catalog import IndexCatalog
+    from workbench.runner import RunContext, RunResult
     from workbench.tracking import Tracker
 
 
 class Workbench:
     """Run, ask and evaluate one pipeline config.
 
+    Relative paths (in the config, and datasets named on calls) resolve against `root`, which
+    defaults to the current directory: the one base for every path the workbench reads or
+    writes.
+
     >>> wb = Workbench.from_yaml("experiments/quickstart.yaml")
     >>> wb.ingest(); state = wb.ask("Who bought the packages?")
     """
+
+    # Indexes kept loaded at once; a sweep over many corpora reopens the older ones.
+    MAX_OPEN_INDEXES = 4
 
     def __init__(
         self,
@@ -48,20 +62,34 @@ class Workbench:
         self._embedder = embedder
         self._model_overrides = models or {}
         self._tracker = tracker
-        # "auto": a persistent cache beside the store, so unchanged stages are reused across
+        # "auto": the persistent, content-addressed cache, so unchanged stages are reused across
         # runs and processes; None: no caching (every stage runs, e.g. for benchmarks).
-        self.cache = SqliteStageCache(self.store_path.parent / "stage_cache.sqlite") if cache == "auto" else cache
+        self.cache = SqliteStageCache(self.resolve(config.store.cache)) if cache == "auto" else cache
         self._pool: Any = None
-        self._index: RetrievalIndex | None = None
-        self._pipeline: Pipeline | None = None
+        self._corpus: Path | None = None
+        self._indexes: OrderedDict[Path, RetrievalIndex] = OrderedDict()
+        self._pipelines: dict[str, Pipeline] = {}
         self.loop = LoopThread()
 
     @classmethod
     def from_yaml(cls, path: str | Path, **kwargs: Any) -> Workbench:
         return cls(load_yaml(PipelineConfig, path), config_path=path, **kwargs)
 
+    def resolve(self, path: str | Path) -> Path:
+        """`path` against the session's root (absolute paths stay as they are)."""
+        return self.root / Path(path).expanduser()
+
+    @property
+    def state_dir(self) -> Path:
+        """Where the session's derived files live (stage and judge caches)."""
+        return self.resolve(self.config.store.cache).parent
+
     def close(self) -> None:
-        """Stop the session's event loop and close its cache file."""
+        """Stop the session's event loop; close its models, HTTP clients and cache file."""
+        if self._pool is not None:
+            close_pool = getattr(self._pool, "close", None)
+            if close_pool is not None:
+                close_pool()
         self.loop.close()
         close_cache = getattr(self.cache, "close", None)
         if close_cache is not None:
@@ -79,7 +107,7 @@ class Workbench:
         if self._embedder is None:
             from workbench.models.embedder import SentenceTransformerEmbedder
 
-            self._embedder = SentenceTransformerEmbedder(self.config.embedder)
+            self._embedder = SentenceTransformerEmbedder(resolve_model_paths(self.config, self.root).embedder)
         return self._embedder
 
     @property
@@ -87,35 +115,63 @@ class Workbench:
         if self._pool is None:
             from workbench.models.endpoints import EndpointPool
 
-            self._pool = EndpointPool(self.config.models, overrides=self._model_overrides)
+            models = resolve_model_paths(self.config, self.root).models
+            self._pool = EndpointPool(models, overrides=self._model_overrides)
         return self._pool
 
     @property
-    def store_path(self) -> Path:
-        return self.root / self.config.store.path
+    def catalog(self) -> IndexCatalog:
+        from workbench.retrieval.catalog import IndexCatalog
+
+        return IndexCatalog(self.resolve(self.config.store.indexes), self.config.ingestion, self.embedder)
+
+    def _corpus_path(self, source: str | Path | None = None) -> Path:
+        from workbench.core.errors import ConfigError
+
+        source = source if source is not None else self.config.ingestion.source
+        if source is None:
+            raise ConfigError("no corpus: set ingestion.source in the config or pass a source")
+        return self.resolve(source)
+
+    def index_for(self, documents: Sequence[Document] | str | Path) -> RetrievalIndex:
+        """The index of exactly `documents` (a list, or a corpus file/folder), built if needed."""
+        catalog = self.catalog
+        key = catalog.ensure(documents if not isinstance(documents, str) else Path(documents))
+        if key not in self._indexes:
+            from workbench.retrieval import RetrievalIndex
+
+            self._indexes[key] = RetrievalIndex.open(key, self.embedder)
+            while len(self._indexes) > self.MAX_OPEN_INDEXES:
+                _, evicted = self._indexes.popitem(last=False)
+                self._pipelines.pop(evicted.fingerprint, None)
+        self._indexes.move_to_end(key)
+        return self._indexes[key]
 
     @property
     def index(self) -> RetrievalIndex:
-        if self._index is None:
-            from workbench.retrieval import RetrievalIndex
+        """The index of the config's corpus (or of the source last passed to `ingest`)."""
+        return self.index_for(self._corpus or self._corpus_path())
 
-            self._index = RetrievalIndex.open(self.store_path, self.embedder)
-        return self._index
+    def pipeline_for(self, index: RetrievalIndex) -> Pipeline:
+        """The config's pipeline answering from `index`."""
+        if index.fingerprint not in self._pipelines:
+            from workbench.pipeline import build_pipeline
+
+            pipeline = build_pipeline(self.config, self.embedder, index, self.pool, self.cache)
+            self._pipelines[index.fingerprint] = pipeline
+        return self._pipelines[index.fingerprint]
 
     @property
     def pipeline(self) -> Pipeline:
-        if self._pipeline is None:
-            from workbench.pipeline import build_pipeline
-
-            self._pipeline = build_pipeline(self.config, self.embedder, self.index, self.pool, self.cache)
-        return self._pipeline
+        return self.pipeline_for(self.index)
 
     @property
     def tracker(self) -> Tracker:
         if self._tracker is None:
             from workbench.tracking import MlflowTracker
 
-            self._tracker = MlflowTracker()
+            # MLFLOW_TRACKING_URI wins, as for MLflow's own tools; else the store under root.
+            self._tracker = MlflowTracker(os.environ.get("MLFLOW_TRACKING_URI") or self.resolve("mlflow.db"))
         return self._tracker
 
     @property
@@ -124,22 +180,15 @@ class Workbench:
 
     # --- actions ------------------------------------------------------------------------
     def ingest(self, source: str | Path | None = None) -> IngestReport:
-        """Chunk, embed and store the corpus; unchanged documents cost nothing."""
-        from workbench.core.errors import ConfigError
-        from workbench.retrieval import ingest
-
-        source = source if source is not None else self.config.ingestion.source
-        if source is None:
-            raise ConfigError("no corpus to ingest: set ingestion.source in the config or pass a source")
-        report = ingest(
-            self.root / source, store=self.store_path, ingestion=self.config.ingestion, embedder=self.embedder
-        )
-        if report.changed:
-            # Only a changed store needs the index (and the stages holding it) opened again;
-            # `run` and `eval` ingest on every call, and most calls change nothing.
-            self._index = None
-            self._pipeline = None
-        return report
+        """Build (or find) the index of the corpus; `ask` then answers from it. A corpus that
+        was indexed under these settings before costs nothing; an edited one re-embeds only
+        the documents that changed."""
+        corpus = self._corpus_path(source)
+        catalog = self.catalog
+        catalog.ensure(corpus)
+        self._corpus = corpus
+        assert catalog.last_report is not None
+        return catalog.last_report
 
     def warm_up(self) -> None:
         self.pipeline.warm_up()
@@ -156,13 +205,46 @@ class Workbench:
             raise_if_blocked(state)
         return state
 
+    def load_dataset(self, dataset: str | Path, limit: int | None = None) -> Dataset:
+        """A dataset by folder path or by name under `<root>/datasets/`."""
+        return load_dataset(dataset, base=self.root).limit(limit)
+
+    def run_context(self, dataset: Dataset, *, log: bool = True) -> RunContext:
+        """The parts a run of `dataset` needs: the pipeline over the index of its own corpus."""
+        from workbench.runner import RunContext
+
+        index = self.index_for(dataset.documents)
+        return RunContext(
+            config=self.config,
+            config_yaml=self.config_yaml,
+            pipeline=self.pipeline_for(index),
+            index_fingerprint=index.fingerprint,
+            loop=self.loop,
+            results_dir=self.resolve("results"),
+            tracker=self.tracker if log else None,
+        )
+
     def run(
         self, dataset: str | Path, *, limit: int | None = None, log: bool = True, progress: bool = False
     ) -> RunResult:
         """Run every question of a dataset; write results and log one MLflow run."""
         from workbench.runner import run_dataset
 
-        return run_dataset(self, dataset, limit=limit, log=log, progress=progress)
+        ds = self.load_dataset(dataset, limit)
+        return run_dataset(self.run_context(ds, log=log), ds, progress=progress)
+
+    def judge(self, name: str | None, repeats: int | None = None) -> Judge | None:
+        """The config's endpoint `name` as an LLM judge, called through the session's pool."""
+        from workbench.evaluate import build_judge
+
+        return build_judge(
+            self.config,
+            name,
+            pool=self.pool,
+            embedder=self.embedder,
+            cache_path=self.state_dir / "judge_cache.duckdb",
+            repeats=repeats,
+        )
 
     def feedback(self, run_id: str, question_id: str, thumbs: str, comment: str = "", user: str = "user") -> Any:
         """Record thumbs up/down (+ comment) for a question of a run: stored in DuckDB and, when
@@ -172,7 +254,7 @@ class Workbench:
         find = getattr(self.tracker, "find_trace", None)
         trace_id = find(run_id, question_id) if find is not None else None
         return record_feedback(
-            duckdb_path=self.root / "results" / "feedback.duckdb",
+            duckdb_path=self.resolve("results") / "feedback.duckdb",
             run_id=run_id,
             question_id=question_id,
             thumbs=thumbs,  # type: ignore[arg-type]
@@ -183,16 +265,14 @@ class Workbench:
         )
 
     def feedback_dataset(self, run_id: str, dataset: str | Path, name: str) -> Path:
-        """Turn the labelled feedback of a run into a new dataset version under datasets/."""
-        from workbench.core.dataset import resolve_dataset_path
+        """Turn the labelled feedback of a run into a new dataset version, `<root>/datasets/<name>/`."""
         from workbench.tracking.feedback import feedback_to_dataset
 
-        source = resolve_dataset_path(dataset, self.root / "datasets")
         return feedback_to_dataset(
-            self.root / "results" / "feedback.duckdb",
+            self.resolve("results") / "feedback.duckdb",
             self.tracker.load_table(run_id),
-            source,
-            self.root / "datasets" / name,
+            self.load_dataset(dataset).path,
+            self.resolve("datasets") / name,
             name=name,
             run_id=run_id,
         )
@@ -208,16 +288,21 @@ class Workbench:
         log: bool = True,
         progress: bool = False,
     ) -> EvalResult:
-        """Run (reusing cached stages), score with CIs and judge accounting, log one MLflow run."""
+        """Run (reusing cached stages), score with CIs and judge accounting, log one MLflow run.
+        The command line's `judge` wins over the config's `evaluation.judge`."""
         from workbench.evaluate import evaluate
 
-        return evaluate(
-            self,
-            dataset,
-            limit=limit,
-            metrics=metrics,
-            judge=judge,
-            judge_repeats=judge_repeats,
-            log_run=log,
-            progress=progress,
-        )
+        judge_obj = self.judge(judge or self.config.evaluation.judge, judge_repeats)
+        ds = self.load_dataset(dataset, limit)
+        try:
+            return evaluate(
+                self.run_context(ds, log=log),
+                ds,
+                embedder=self.embedder,
+                judge=judge_obj,
+                metrics=metrics,
+                progress=progress,
+            )
+        finally:
+            if judge_obj is not None:
+                judge_obj.close()

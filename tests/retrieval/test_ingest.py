@@ -9,7 +9,7 @@ import pytest
 
 from workbench.core.dataset import Document
 from workbench.core.errors import DatasetError
-from workbench.core.schema import IngestionConfig, StoreConfig
+from workbench.core.schema import IngestionConfig
 from workbench.retrieval import ingest
 from workbench.retrieval.chunking import SentenceChunker, locate
 
@@ -45,7 +45,7 @@ def test_locate_falls_back_when_splitter_offsets_are_wrong() -> None:
 def test_ingest_writes_one_duckdb_file_with_offsets(tmp_path, squad, chunking, embedder) -> None:
     docs, _ = squad
     db = tmp_path / "nested" / "store.duckdb"
-    report = ingest(docs[:5], store=StoreConfig(path=str(db)), ingestion=chunking, embedder=embedder)
+    report = ingest(docs[:5], store=db, ingestion=chunking, embedder=embedder)
     assert db.is_file()
     assert (report.added, report.updated, report.skipped) == (5, 0, 0)
     assert report.chunks == report.total_chunks > 5

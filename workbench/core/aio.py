@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
@@ -32,7 +33,15 @@ class LoopThread:
             return self._loop
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self._ensure()).result()
+        future = asyncio.run_coroutine_threadsafe(coro, self._ensure())
+        try:
+            return future.result()
+        except BaseException:
+            # Ctrl-C in the caller: cancel the work on the loop too, and let it clean up.
+            future.cancel()
+            with contextlib.suppress(BaseException):
+                future.result(timeout=10)
+            raise
 
     def close(self) -> None:
         with self._lock:

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from workbench.core.config import describe_validation_error
 from workbench.core.errors import DatasetError
 
-DATASETS_ROOT = Path("datasets")
+DATASETS_DIR = "datasets"
 R = TypeVar("R", bound=BaseModel)
 
 
@@ -62,30 +62,46 @@ class Dataset:
         return Dataset(self.name, self.path, self.documents, self.questions[:n], self.content_hash)
 
 
-def read_jsonl(path: Path, row: type[R]) -> list[R]:
-    """Parse and validate every line; the error names the file and line of a bad row."""
+def read_jsonl(path: Path, row: type[R], unique: str | None = "id") -> list[R]:
+    """Parse and validate every line; the error names the file and line of a bad row.
+
+    `unique` names a field no two rows may share: a repeated question id would otherwise
+    multiply that question's rows and inflate every n.
+    """
     if not path.is_file():
         raise DatasetError(f"{path}: file not found")
     rows: list[R] = []
+    first_line: dict[object, int] = {}
     with path.open(encoding="utf-8") as fh:
         for lineno, line in enumerate(fh, 1):
             if not line.strip():
                 continue
             try:
-                rows.append(row.model_validate(json.loads(line)))
+                parsed = row.model_validate(json.loads(line))
             except json.JSONDecodeError as exc:
                 raise DatasetError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from exc
             except ValidationError as exc:
                 raise DatasetError(describe_validation_error(exc, f"{path}:{lineno}")) from exc
+            if unique is not None:
+                value = getattr(parsed, unique)
+                if value in first_line:
+                    raise DatasetError(
+                        f"{path}:{lineno}: duplicate {unique} {value!r} (first on line {first_line[value]})"
+                    )
+                first_line[value] = lineno
+            rows.append(parsed)
     if not rows:
         raise DatasetError(f"{path}: no rows")
     return rows
 
 
-def resolve_dataset_path(name_or_path: str | Path, root: Path = DATASETS_ROOT) -> Path:
-    candidate = Path(name_or_path)
+def resolve_dataset_path(name_or_path: str | Path, base: Path = Path(".")) -> Path:
+    """A dataset folder: `name_or_path` as a path relative to `base`, else a name under
+    `base/datasets/`. `base` is the session's root, the one base of every relative path."""
+    candidate = base / Path(name_or_path).expanduser()
     if candidate.is_dir():
         return candidate
+    root = base / DATASETS_DIR
     named = root / str(name_or_path)
     if named.is_dir():
         return named
@@ -112,14 +128,12 @@ def file_hash(*paths: Path) -> str:
     return digest.hexdigest()[:16]
 
 
-def load_dataset(name_or_path: str | Path, root: Path = DATASETS_ROOT) -> Dataset:
-    path = resolve_dataset_path(name_or_path, root)
+def load_dataset(name_or_path: str | Path, base: Path = Path(".")) -> Dataset:
+    path = resolve_dataset_path(name_or_path, base)
     corpus_file, questions_file = path / "corpus.jsonl", path / "questions.jsonl"
     documents = read_jsonl(corpus_file, Document)
     questions = read_jsonl(questions_file, Question)
     by_id = {d.id: d for d in documents}
-    if len(by_id) != len(documents):
-        raise DatasetError(f"{corpus_file}: duplicate document ids")
     _check_evidence(questions_file, questions, by_id)
     return Dataset(path.name, path, documents, questions, file_hash(corpus_file, questions_file))
 

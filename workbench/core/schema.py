@@ -5,16 +5,21 @@ Secrets appear only as the *names* of environment variables (`api_key_env`).
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from workbench.core.config import ConfigModel
+from workbench.core.redact import secret_keys
 from workbench.core.state import Action
 
 
 class StoreConfig(ConfigModel):
-    path: str = ".workbench/workbench.duckdb"
+    """Where derived data lives. Both are content-addressed, so configs can share them safely."""
+
+    indexes: str = Field(".workbench/indexes", description="folder of retrieval indexes, one per corpus and settings")
+    cache: str = Field(".workbench/stage_cache.sqlite", description="the stage cache file")
 
 
 class IngestionConfig(ConfigModel):
@@ -99,6 +104,18 @@ class _EndpointBase(ConfigModel):
     retry: RetryConfig = RetryConfig()
     breaker: BreakerConfig = BreakerConfig()
     params: dict[str, Any] = Field(default_factory=dict, description="temperature, max_tokens, ...")
+
+    @field_validator("params")
+    @classmethod
+    def _no_secrets_in_params(cls, params: dict[str, Any]) -> dict[str, Any]:
+        # `params` reach MLflow, logs and bundles verbatim; a secret there would leak everywhere.
+        found = secret_keys(params)
+        if found:
+            raise ValueError(
+                f"params.{found[0]} looks like a secret; never put one in a config: keep it in an "
+                "environment variable and name that variable with 'api_key_env'"
+            )
+        return params
 
 
 class LlamaCppEndpoint(_EndpointBase):
@@ -230,6 +247,9 @@ class EvaluationConfig(ConfigModel):
     k: int = Field(5, gt=0, description="cut-off for hit@k, recall@k and nDCG@k")
 
 
+_CONFIG_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+
+
 class PipelineConfig(ConfigModel):
     """A whole pipeline: ingestion, embedder, retrieval, routes, models, prompts and guards."""
 
@@ -245,6 +265,17 @@ class PipelineConfig(ConfigModel):
     guardrails: GuardrailsConfig = GuardrailsConfig()
     evaluation: EvaluationConfig = EvaluationConfig()
     concurrency: int = Field(4, gt=0)
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_one_folder(cls, name: str) -> str:
+        # The name becomes a folder under results/ and an MLflow experiment: it must not escape.
+        if not _CONFIG_NAME.match(name):
+            raise ValueError(
+                f"name {name!r} must be a plain folder name (letters, digits, '.', '_', '-'; "
+                "no '/' and not starting with '.'), as results are written to results/<name>/"
+            )
+        return name
 
     @model_validator(mode="after")
     def _references_resolve(self) -> PipelineConfig:

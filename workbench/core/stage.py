@@ -2,8 +2,16 @@
 
 A stage has a typed config, reads some fields of the request state and writes others. Because
 it declares both, its output can be cached by a content key: a hash of the stage type, its
-config and the fields it reads. A sweep that changes one stage's config therefore recomputes
-that stage and those after it, and reuses the rest.
+code version, the packages it relies on, its config and the fields it reads. A sweep that
+changes one stage's config therefore recomputes that stage and those after it, and reuses the
+rest.
+
+A cache hit must equal a fresh run, so three rules hold:
+- a stage stores only what it produced itself: for the fields that accumulate across stages
+  (verdicts, model calls, timings) that is the part it appended, never the whole tuple;
+- a degraded outcome (an answer from a fallback model, after a failed primary) is not stored;
+- the key covers the implementation (`core/implementation.py`), so a bug fix or a new model
+  package never serves old outputs.
 """
 
 from __future__ import annotations
@@ -11,26 +19,41 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any, ClassVar, Protocol
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
-from workbench.core.state import RequestState, StageTiming
+from workbench.core.implementation import code_version, package_versions
+from workbench.core.state import ACCUMULATING, RequestState, StageTiming
+
+log = logging.getLogger(__name__)
+
+# Bump when the layout of a cached entry changes; old entries then simply stop matching.
+CACHE_FORMAT = 2
 
 
 class StageCache(Protocol):
-    """Where stage outputs are kept by content key."""
+    """Where stage outputs are kept by content key.
+
+    `blocking` says whether `get`/`put` do I/O; the async pipeline then calls them in a worker
+    thread so the event loop never waits on a disk.
+    """
+
+    blocking: bool
 
     def get(self, key: str) -> dict[str, Any] | None: ...
 
-    def put(self, key: str, value: dict[str, Any]) -> None: ...
+    def put(self, key: str, value: dict[str, Any], stage: str = "") -> None: ...
 
 
 class MemoryStageCache:
     """A dict-backed cache, for one process."""
+
+    blocking = False
 
     def __init__(self) -> None:
         self._data: dict[str, dict[str, Any]] = {}
@@ -45,8 +68,11 @@ class MemoryStageCache:
             self.hits += 1
         return value
 
-    def put(self, key: str, value: dict[str, Any]) -> None:
+    def put(self, key: str, value: dict[str, Any], stage: str = "") -> None:
         self._data[key] = value
+
+    def __len__(self) -> int:
+        return len(self._data)
 
 
 def content_key(kind: str, config: Any, inputs: dict[str, Any]) -> str:
@@ -68,12 +94,14 @@ class Stage(ABC):
     """A pipeline step: `run(state) -> state`, plus an async variant.
 
     Subclasses set `kind`, `reads` and `writes`, take only their config in the constructor and
-    load anything heavy lazily.
+    load anything heavy lazily. `packages` names the distributions whose versions can change
+    the stage's output (a tokenizer, an analyzer); they are part of the cache key.
     """
 
     kind: ClassVar[str] = "stage"
     reads: ClassVar[tuple[str, ...]] = ("query",)
     writes: ClassVar[tuple[str, ...]] = ()
+    packages: ClassVar[tuple[str, ...]] = ()
     cacheable: ClassVar[bool] = True
     records_timing: ClassVar[bool] = True
 
@@ -95,18 +123,48 @@ class Stage(ABC):
     def config_fingerprint(self) -> Any:
         return self.config.model_dump(mode="json") if self.config is not None else None
 
+    def implementation(self) -> dict[str, Any]:
+        """The code and package versions behind this stage's output."""
+        cls = type(self)
+        return {
+            "class": f"{cls.__module__}.{cls.__qualname__}",
+            "code": code_version(cls.__module__),
+            "packages": package_versions(self.packages),
+            "format": CACHE_FORMAT,
+        }
+
     def cache_key(self, state: RequestState) -> str:
         inputs = {f: _dump(getattr(state, f)) for f in self.reads}
-        return content_key(f"{type(self).__module__}.{type(self).__qualname__}", self.config_fingerprint(), inputs)
+        config = {"implementation": self.implementation(), "config": self.config_fingerprint()}
+        return content_key(self.kind, config, inputs)
 
-    def outputs(self, state: RequestState) -> dict[str, Any]:
-        return {f: _dump(getattr(state, f)) for f in self.writes}
+    def outputs(self, before: RequestState, after: RequestState) -> dict[str, Any] | None:
+        """What this stage produced, to store under its key; None when it must not be stored.
+
+        Accumulating fields keep only what the stage appended, so a hit adds exactly that to
+        whatever earlier stages produced this time.
+        """
+        out: dict[str, Any] = {}
+        for field in self.writes:
+            value = getattr(after, field)
+            if field in ACCUMULATING:
+                prior = getattr(before, field)
+                if value[: len(prior)] != prior:
+                    return None  # the stage rewrote earlier entries: not a pure addition
+                value = value[len(prior) :]
+            out[field] = _dump(value)
+        return out
+
+    def degraded(self, before: RequestState, after: RequestState) -> bool:
+        """Whether the outcome is a stand-in for the real one (a fallback model answered)."""
+        return any(call.fallback_from for call in after.calls[len(before.calls) :])
 
 
 def _apply(state: RequestState, outputs: dict[str, Any]) -> RequestState:
     # Validate through the model so cached JSON becomes typed chunks/verdicts again.
     data = state.model_dump()
-    data.update(outputs)
+    for field, value in outputs.items():
+        data[field] = [*data[field], *value] if field in ACCUMULATING else value
     return RequestState.model_validate(data)
 
 
@@ -126,19 +184,34 @@ class Pipeline(Stage):
         for stage in self.stages:
             stage.warm_up()
 
-    def _lookup(self, stage: Stage, state: RequestState) -> tuple[str | None, RequestState | None]:
-        if self.cache is None or not stage.cacheable:
-            return None, None
-        key = stage.cache_key(state)
-        hit = self.cache.get(key)
-        return key, (_apply(state, hit) if hit is not None else None)
+    def _key(self, stage: Stage, state: RequestState) -> str | None:
+        return stage.cache_key(state) if self.cache is not None and stage.cacheable else None
 
-    def _record(self, stage: Stage, key: str | None, before: float, state: RequestState, cached: bool) -> RequestState:
-        if key is not None and not cached:
-            self.cache.put(key, stage.outputs(state))  # type: ignore[union-attr]
+    def _hit(self, key: str, state: RequestState) -> RequestState | None:
+        assert self.cache is not None
+        value = self.cache.get(key)
+        if value is None:
+            return None
+        try:
+            return _apply(state, value)
+        except (ValidationError, KeyError, TypeError) as exc:
+            # An entry this code cannot read is a miss, never a wrong answer.
+            log.warning("ignoring unreadable stage cache entry %s: %s", key[:12], exc)
+            return None
+
+    def _store(self, stage: Stage, key: str, before: RequestState, after: RequestState) -> None:
+        assert self.cache is not None
+        if stage.degraded(before, after):
+            return
+        outputs = stage.outputs(before, after)
+        if outputs is not None:
+            self.cache.put(key, outputs, stage.kind)
+
+    @staticmethod
+    def _timed(stage: Stage, state: RequestState, started: float, cached: bool) -> RequestState:
         if not stage.records_timing:
             return state
-        seconds = time.perf_counter() - before
+        seconds = time.perf_counter() - started
         timing = StageTiming(stage=stage.name, seconds=seconds, cached=cached, started_at=time.time() - seconds)
         return state.model_copy(update={"timings": state.timings + (timing,)})
 
@@ -146,18 +219,31 @@ class Pipeline(Stage):
         for stage in self.stages:
             if state.blocked:
                 break
-            before = time.perf_counter()
-            key, hit = self._lookup(stage, state)
-            state = self._record(stage, key, before, hit or stage.run(state), hit is not None)
+            started = time.perf_counter()
+            key = self._key(stage, state)
+            hit = self._hit(key, state) if key is not None else None
+            after = hit if hit is not None else stage.run(state)
+            if hit is None and key is not None:
+                self._store(stage, key, state, after)
+            state = self._timed(stage, after, started, hit is not None)
         return state
+
+    async def _io(self, func: Any, *args: Any) -> Any:
+        if getattr(self.cache, "blocking", True):
+            return await asyncio.to_thread(func, *args)
+        return func(*args)
 
     async def arun(self, state: RequestState) -> RequestState:
         for stage in self.stages:
             if state.blocked:
                 break
-            before = time.perf_counter()
-            key, hit = self._lookup(stage, state)
-            state = self._record(stage, key, before, hit or await stage.arun(state), hit is not None)
+            started = time.perf_counter()
+            key = self._key(stage, state)
+            hit = await self._io(self._hit, key, state) if key is not None else None
+            after = hit if hit is not None else await stage.arun(state)
+            if hit is None and key is not None:
+                await self._io(self._store, stage, key, state, after)
+            state = self._timed(stage, after, started, hit is not None)
         return state
 
 

@@ -9,6 +9,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 Action = Literal["block", "mask", "flag"]
 
+# Fields every stage appends to rather than replaces; the stage cache stores only the part a
+# stage appended (see `core/stage.py`).
+ACCUMULATING: frozenset[str] = frozenset({"verdicts", "calls", "timings"})
+
 
 class Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")

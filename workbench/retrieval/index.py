@@ -16,7 +16,7 @@ import numpy as np
 
 from workbench.core.errors import ConfigError
 from workbench.core.protocols import Embedder
-from workbench.core.schema import RetrievalConfig, StoreConfig
+from workbench.core.schema import RetrievalConfig
 from workbench.core.state import Chunk
 from workbench.retrieval import fusion
 from workbench.retrieval.lexical import DEFAULT_LEXICAL, LexicalIndex, build_lexical, top_k
@@ -37,11 +37,9 @@ class RetrievalIndex:
         self._row_of = {cid: i for i, cid in enumerate(data.chunk_ids)}
 
     @classmethod
-    def open(
-        cls, store: StoreConfig | str | Path, embedder: Embedder, lexical: str = DEFAULT_LEXICAL
-    ) -> RetrievalIndex:
-        """Load the store at `store` (a `StoreConfig` or a path) and build the lexical index."""
-        db = Store(store.path if isinstance(store, StoreConfig) else store)
+    def open(cls, store: str | Path, embedder: Embedder, lexical: str = DEFAULT_LEXICAL) -> RetrievalIndex:
+        """Load the index file at `store` and build the lexical index."""
+        db = Store(store)
         started = time.perf_counter()
         data = db.load()
         index = build_lexical(lexical, data, db)

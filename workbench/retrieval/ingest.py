@@ -20,8 +20,9 @@ from pydantic import BaseModel, ConfigDict
 
 from workbench.core.dataset import Document
 from workbench.core.errors import DatasetError
+from workbench.core.implementation import package_version
 from workbench.core.protocols import Embedder, embedder_identity
-from workbench.core.schema import IngestionConfig, StoreConfig
+from workbench.core.schema import IngestionConfig
 from workbench.retrieval.chunking import SentenceChunker
 from workbench.retrieval.sources import load_documents
 from workbench.retrieval.store import Store, content_hash, corpus_fingerprint, fingerprint
@@ -69,10 +70,23 @@ def _embed(embedder: Embedder, texts: list[str]) -> np.ndarray:
     return vectors.astype(np.float32, copy=False)
 
 
+def index_fingerprint(ingestion: IngestionConfig, embedder: Embedder) -> str:
+    """What decides the chunks and vectors of any document: chunking settings, the splitter's
+    package version and the embedder."""
+    chunking = SentenceChunker(ingestion).fingerprint() | {"llama-index-core": package_version("llama-index-core")}
+    return fingerprint({"chunking": chunking, "embedder": embedder_identity(embedder)})
+
+
+def plan_fingerprints(docs: Sequence[Document], ingestion: IngestionConfig, embedder: Embedder) -> tuple[str, str]:
+    """(index fingerprint, corpus fingerprint) that an ingest of exactly `docs` would record."""
+    index_fp = index_fingerprint(ingestion, embedder)
+    return index_fp, corpus_fingerprint(index_fp, {d.id: content_hash(d) for d in docs})
+
+
 def ingest(
     documents: Sequence[Document] | str | Path,
     *,
-    store: StoreConfig | str | Path,
+    store: str | Path,
     ingestion: IngestionConfig,
     embedder: Embedder,
     prune: bool = False,
@@ -87,10 +101,10 @@ def ingest(
     if not docs:
         raise DatasetError("the corpus is empty, nothing to ingest")
     _check_ids(docs)
-    path = store.path if isinstance(store, StoreConfig) else str(store)
+    path = str(store)
     chunker = SentenceChunker(ingestion)
     emb_id = embedder_identity(embedder)
-    index_fp = fingerprint({"chunking": chunker.fingerprint(), "embedder": emb_id})
+    index_fp = index_fingerprint(ingestion, embedder)
 
     db = Store(path)
     con = db.connect()

@@ -106,7 +106,25 @@ class Store:
             raise
         con.execute("COMMIT")
 
+    def checkpoint(self) -> None:
+        """Fold the write-ahead log into the file, so the file alone is the whole index."""
+        con = self.connect()
+        try:
+            con.execute("CHECKPOINT")
+        finally:
+            con.close()
+
     # -- reads -----------------------------------------------------------------------------
+
+    def counts(self) -> tuple[int, int]:
+        """(documents, chunks) stored."""
+        con = self.connect(read_only=True)
+        try:
+            docs = con.execute("SELECT count(*) FROM documents").fetchone()[0]
+            chunks = con.execute("SELECT count(*) FROM chunks").fetchone()[0]
+        finally:
+            con.close()
+        return int(docs), int(chunks)
 
     @staticmethod
     def meta(con: Any) -> dict[str, str]:
