@@ -17,6 +17,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from workbench.core.errors import ConfigError
+from workbench.core.offline import offline_environment
 from workbench.core.protocols import Embedder
 from workbench.core.registry import Registry
 from workbench.core.resources import resolve_source
@@ -109,6 +110,7 @@ class CrossEncoderReranker:
             if self._model is None:
                 st = require("sentence_transformers", "sentence-transformers", extra="local")
                 assert self.config.source is not None
+                offline_environment()
                 self._model = st.CrossEncoder(str(resolve_source(self.config.source)), device="cpu")
             return self._model
 

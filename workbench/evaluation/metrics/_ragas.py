@@ -9,14 +9,14 @@ when a metric module is loaded, which the registry does lazily.
 from __future__ import annotations
 
 import math
-import os
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from workbench.core.errors import MissingDependency
+from workbench.core.offline import offline_environment
 from workbench.evaluation.base import MetricKind, MetricResult, ScoreInput
 
-# ragas posts usage analytics unless told not to; the workbench is offline.
-os.environ.setdefault("RAGAS_DO_NOT_TRACK", "true")
+# ragas posts usage analytics unless told not to, and its models read the hub variables.
+offline_environment()
 
 try:
     from ragas.metrics.collections import BaseMetric as RagasBaseMetric
