@@ -7,7 +7,14 @@ import pandas as pd
 import pytest
 
 from workbench.core.errors import EvaluationError
-from workbench.evaluation.stats import CI, aggregate_with_ci, bootstrap_ci, ci_metrics, paired_bootstrap
+from workbench.evaluation.stats import (
+    CI,
+    aggregate_with_ci,
+    bootstrap_ci,
+    ci_metrics,
+    holm_adjust,
+    paired_bootstrap,
+)
 
 # -- bootstrap_ci -------------------------------------------------------------------------------
 
@@ -45,7 +52,7 @@ def test_estimate_is_the_statistic_and_seed_makes_it_repeatable() -> None:
 def test_empty_single_and_missing_values() -> None:
     empty = bootstrap_ci([])
     assert empty.n == 0 and all(math.isnan(x) for x in (empty.estimate, empty.low, empty.high))
-    assert bootstrap_ci([0.7]) == CI(0.7, 0.7, 0.7, 1)
+    assert bootstrap_ci([0.7]) == CI(0.7, 0.7, 0.7, 1, "point")
     assert bootstrap_ci([1.0, None, float("nan"), 3.0]).n == 2
     assert bootstrap_ci(pd.Series([True, False, True, True])).estimate == pytest.approx(0.75)
 
@@ -59,6 +66,54 @@ def test_invalid_settings_are_evaluation_errors(kwargs: dict[str, float]) -> Non
 def test_higher_confidence_gives_a_wider_interval() -> None:
     values = np.random.default_rng(1).normal(size=80)
     assert bootstrap_ci(values, confidence=0.99).width > bootstrap_ci(values, confidence=0.8).width
+    passes = [1, 0, 1, 1, 0, 1, 1, 1]
+    assert bootstrap_ci(passes, confidence=0.99).width > bootstrap_ci(passes, confidence=0.8).width
+
+
+def test_a_perfect_small_pass_fail_run_is_not_reported_as_certain() -> None:
+    # The percentile bootstrap of 5 passes out of 5 resamples only 1s: [1, 1]. Wilson does not.
+    ci = bootstrap_ci([True] * 5)
+    assert ci.method == "wilson" and ci.estimate == 1.0 and ci.high == 1.0
+    assert ci.low == pytest.approx(0.5655, abs=1e-4)
+    none = bootstrap_ci([0, 0, 0, 0, 0])
+    assert (none.low, none.high) == (0.0, pytest.approx(0.4345, abs=1e-4))
+    frame = pd.DataFrame({"hit": [True] * 5, "error": [None] * 5})
+    assert aggregate_with_ci(frame, ["hit"])["hit"].low < 0.6
+
+
+@pytest.mark.parametrize(("successes", "n"), [(0, 3), (1, 1), (3, 10), (17, 20), (40, 40), (123, 400)])
+def test_wilson_matches_scipy(successes: int, n: int) -> None:
+    stats = pytest.importorskip("scipy.stats")
+    expected = stats.binomtest(successes, n).proportion_ci(0.9, method="wilson")
+    ci = bootstrap_ci([1] * successes + [0] * (n - successes), confidence=0.9)
+    assert (ci.low, ci.high) == (pytest.approx(expected.low, abs=1e-9), pytest.approx(expected.high, abs=1e-9))
+
+
+def test_continuous_values_get_a_bca_interval_close_to_scipys() -> None:
+    stats = pytest.importorskip("scipy.stats")
+    skewed = np.random.default_rng(0).exponential(size=30)
+    ci = bootstrap_ci(skewed, n_resamples=20_000)
+    expected = stats.bootstrap(
+        (skewed,), np.mean, method="BCa", n_resamples=20_000, rng=np.random.default_rng(1)
+    ).confidence_interval
+    assert ci.method == "bca"
+    assert ci.low == pytest.approx(expected.low, abs=0.02) and ci.high == pytest.approx(expected.high, abs=0.03)
+    # BCa follows the skew: a right-skewed mean's interval reaches further up than down.
+    assert ci.high - ci.estimate > ci.estimate - ci.low
+
+
+def test_binary_can_be_stated_instead_of_guessed() -> None:
+    # A local model's cost is 0 on every question: a quantity, not five failures.
+    assert bootstrap_ci([0.0] * 5, binary=False).method == "point"
+    assert paired_bootstrap([0.0] * 5, [0.0] * 5, binary=False).high == 0.0
+    assert paired_bootstrap([0.0] * 5, [0.0] * 5).method == "newcombe"
+    with pytest.raises(EvaluationError, match="neither 0 nor 1"):
+        bootstrap_ci([0.5, 1.0], binary=True)
+
+
+def test_equal_continuous_values_give_their_point_and_say_so() -> None:
+    ci = bootstrap_ci([0.4, 0.4, 0.4])
+    assert ci.method == "point" and ci.n == 3 and ci.low == ci.estimate == ci.high == pytest.approx(0.4)
 
 
 # -- paired_bootstrap ---------------------------------------------------------------------------
@@ -99,6 +154,48 @@ def test_sign_flip_is_exact_for_few_differences() -> None:
     assert not paired_bootstrap([0] * 5, [1] * 5).significant
     identical = paired_bootstrap([0.3, 0.5, 0.9], [0.3, 0.5, 0.9])
     assert identical.p_value == 1.0 and identical.mean_diff == 0.0 and not identical.significant
+
+
+def pass_fail_table(both: int, only_b: int, only_a: int, neither: int) -> tuple[list[int], list[int]]:
+    a = [1] * both + [0] * only_b + [1] * only_a + [0] * neither
+    b = [1] * both + [1] * only_b + [0] * only_a + [0] * neither
+    return a, b
+
+
+def test_paired_pass_fail_uses_newcombes_interval() -> None:
+    # Newcombe (1998), Statistics in Medicine 17:2635, method 10 on (36, 12, 2, 0): 0.0569 to 0.3404.
+    result = paired_bootstrap(*pass_fail_table(36, 12, 2, 0))
+    assert result.method == "newcombe" and result.mean_diff == pytest.approx(0.2)
+    assert (result.low, result.high) == (pytest.approx(0.0569, abs=1e-4), pytest.approx(0.3404, abs=1e-4))
+    # Altman et al., Statistics with Confidence (2000), table 6.2: 14, 5, 0, 22 gives 0.011 to 0.226.
+    altman = paired_bootstrap(*pass_fail_table(14, 5, 0, 22))
+    assert (altman.low, altman.high) == (pytest.approx(0.0115, abs=1e-4), pytest.approx(0.2265, abs=1e-4))
+
+
+def test_a_small_pass_fail_sweep_is_not_reported_as_certain() -> None:
+    # B passes 5 questions A failed: the percentile bootstrap says [1, 1].
+    sweep = paired_bootstrap([0] * 5, [1] * 5)
+    assert sweep.mean_diff == 1.0 and sweep.high == 1.0 and 0.3 < sweep.low < 0.45
+    # Five ties say "no difference seen", not "no difference possible": not [0, 0].
+    ties = paired_bootstrap([1] * 5, [1] * 5)
+    assert ties.low == pytest.approx(-0.4345, abs=1e-4) and ties.high == pytest.approx(0.4345, abs=1e-4)
+
+
+def test_paired_continuous_uses_bca_unless_every_difference_is_equal() -> None:
+    rng = np.random.default_rng(4)
+    a = rng.random(30)
+    assert paired_bootstrap(a, a + rng.exponential(scale=0.1, size=30)).method == "bca"
+    shifted = paired_bootstrap([0.2, 0.5, 0.7], [0.3, 0.6, 0.8])
+    assert shifted.method == "point" and shifted.low == shifted.high == pytest.approx(0.1)
+
+
+def test_holm_adjusts_step_down_and_skips_untested_metrics() -> None:
+    adjusted = holm_adjust([0.01, 0.04, 0.03, math.nan, 0.005])
+    assert adjusted[:3] + adjusted[4:] == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert math.isnan(adjusted[3])
+    assert holm_adjust([0.2, 0.9]) == pytest.approx([0.4, 0.9])
+    assert holm_adjust([0.011, 0.01]) == pytest.approx([0.02, 0.02])  # never below a smaller p's
+    assert holm_adjust([0.6, 0.7]) == [1.0, 1.0] and holm_adjust([]) == []
 
 
 def test_paired_drops_incomplete_pairs_and_checks_lengths() -> None:
