@@ -153,3 +153,32 @@ def test_duplicate_question_ids_are_an_error_naming_file_and_line(tmp_path: Path
     wb = _wb(tmp_path, a / "corpus.jsonl")
     with pytest.raises(DatasetError, match=r"questions.jsonl:3: duplicate id 'a1' \(first on line 1\)"):
         wb.run("alpha", log=False)
+
+
+def test_a_fallback_answer_is_not_served_once_the_primary_is_back(tmp_path: Path, two_datasets) -> None:
+    from workbench.core.errors import ProviderUnavailable
+    from workbench.testing.models import FailingModel
+
+    a, _ = two_datasets
+    models = {
+        "primary": {"provider": "extractive", "fallbacks": ["backup"], "retry": {"max_attempts": 1}},
+        "backup": {"provider": "extractive"},
+    }
+    config = write_config(
+        tmp_path, a / "corpus.jsonl", models=models, generation={"model": "primary", "prompt": "plain"}
+    )
+    embedder = HashingEmbedder(128, min_token_len=3)
+    down = Workbench.from_yaml(
+        config, root=tmp_path, embedder=embedder, models={"primary": FailingModel(ProviderUnavailable)}
+    )
+    assert down.run("alpha", log=False).frame["fallback_used"].all()
+    down.close()
+    back = Workbench.from_yaml(
+        config,
+        root=tmp_path,
+        embedder=embedder,
+        models={"primary": ScriptedModel(["the real answer"], repeat_last=True)},
+    )
+    frame = back.run("alpha", log=False).frame
+    assert frame["answer"].eq("the real answer").all() and not frame["fallback_used"].any()
+    assert (frame["cached_stages"] > 0).all()  # the stages before the generator were still reused

@@ -9,7 +9,7 @@ only records the verdict.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from workbench.core.errors import GuardrailBlocked, InputTooLarge
 from workbench.core.protocols import Embedder, embedder_identity
@@ -52,6 +52,8 @@ def _embedder_id(embedder: Embedder | None) -> Any:
 class _GuardStage(Stage):
     side: str = "input"
     field: str = "query"
+    # The PII check's analyzer and tokenizer decide what is masked.
+    packages: ClassVar[tuple[str, ...]] = ("presidio-analyzer", "presidio-anonymizer", "spacy")
 
     def __init__(
         self,

@@ -22,6 +22,7 @@ class RetrieverStage(Stage):
     kind: ClassVar[str] = "retriever"
     reads: ClassVar[tuple[str, ...]] = ("query",)
     writes: ClassVar[tuple[str, ...]] = ("chunks",)
+    packages: ClassVar[tuple[str, ...]] = ("bm25s", "PyStemmer", "duckdb")
 
     def __init__(
         self, config: RetrievalConfig, index: RetrievalIndex, embedder: Embedder | None = None, name: str | None = None
@@ -51,6 +52,7 @@ class RerankerStage(Stage):
     kind: ClassVar[str] = "reranker"
     reads: ClassVar[tuple[str, ...]] = ("query", "chunks")
     writes: ClassVar[tuple[str, ...]] = ("chunks",)
+    packages: ClassVar[tuple[str, ...]] = ("sentence-transformers",)
 
     def __init__(
         self,
