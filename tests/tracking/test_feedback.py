@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import ast
 import json
 from pathlib import Path
 
@@ -98,6 +99,59 @@ def test_feedback_reaches_the_in_memory_tracker(tmp_path: Path, request_states: 
     assert len(load_feedback(tmp_path / "f.duckdb")) == 1
 
 
+def test_comment_is_masked_before_anything_is_stored(tmp_path: Path, request_states: list[RequestState]) -> None:
+    tracker = InMemoryTracker()
+    [trace_id] = tracker.log_traces(experiment="e", run_id=None, states=request_states[:1], question_ids=["q1"])
+    db = tmp_path / "f.duckdb"
+    raw = "wrong, mail me at zq7x@example.com"
+    record = record_feedback(
+        duckdb_path=db,
+        run_id="r",
+        question_id="q1",
+        thumbs="down",
+        comment=raw,
+        trace_id=trace_id,
+        tracker=tracker,
+        mask=lambda text: text.replace("zq7x@example.com", "<EMAIL_ADDRESS>"),
+    )
+    assert record.comment == "wrong, mail me at <EMAIL_ADDRESS>"
+    assert list(load_feedback(db)["comment"]) == [record.comment]
+    assert tracker.feedback[0].rationale == record.comment
+    assert b"zq7x@example.com" not in db.read_bytes()
+
+
+def test_a_failing_mask_stores_nothing(tmp_path: Path) -> None:
+    def broken(text: str) -> str:
+        raise WorkbenchError("PII analyzer unavailable")
+
+    with pytest.raises(WorkbenchError, match="PII analyzer"):
+        record_feedback(
+            duckdb_path=tmp_path / "f.duckdb", run_id="r", question_id="q", thumbs="up", comment="x", mask=broken
+        )
+    assert load_feedback(tmp_path / "f.duckdb").empty
+
+
+def _imported_modules(module: str) -> set[str]:
+    """Every module a `workbench.tracking` module imports, at the top or inside a function."""
+    path = Path(__file__).resolve().parents[2] / "workbench" / "tracking" / f"{module}.py"
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            found |= {node.module, *(f"{node.module}.{alias.name}" for alias in node.names)}
+        elif isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+    return found
+
+
+def test_feedback_modules_do_not_import_each_other_in_a_cycle() -> None:
+    # `feedback` re-exports `feedback_to_dataset`; both read the table through `_feedback_store`.
+    assert "workbench.tracking._feedback_dataset" in _imported_modules("feedback")
+    assert "workbench.tracking.feedback" not in _imported_modules("_feedback_dataset")
+    assert not {"workbench.tracking.feedback", "workbench.tracking._feedback_dataset"} & _imported_modules(
+        "_feedback_store"
+    )
+
+
 def test_correction_comment() -> None:
     assert correction("answer: Lyon") == "Lyon"
     assert correction("  Answer :  the city of Lyon \n") == "the city of Lyon"
@@ -112,7 +166,7 @@ def test_feedback_to_dataset(tmp_path: Path, dataset_dir: Path, results: pd.Data
     record_feedback(duckdb_path=db, run_id="run-1", question_id="q3", thumbs="down", comment="answer: Madrid")
     record_feedback(duckdb_path=db, run_id="other-run", question_id="q4", thumbs="up")  # another run: ignored
 
-    out = feedback_to_dataset(db, results, dataset_dir, tmp_path / "datasets", name="toy-fb1")
+    out = feedback_to_dataset(db, results, dataset_dir, tmp_path / "datasets" / "toy-fb1", name="toy-fb1")
     assert out == tmp_path / "datasets" / "toy-fb1"
     ds = load_dataset(out)
     answers = {q.id: q.answer for q in ds.questions}
@@ -136,7 +190,7 @@ def test_feedback_to_dataset(tmp_path: Path, dataset_dir: Path, results: pd.Data
     assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]  # no temp folder left
 
     with pytest.raises(DatasetExists, match="already exists"):
-        feedback_to_dataset(db, results, dataset_dir, tmp_path / "datasets", name="toy-fb1")
+        feedback_to_dataset(db, results, dataset_dir, tmp_path / "datasets" / "toy-fb1")
 
 
 def test_feedback_to_dataset_reads_a_parquet_and_needs_feedback(
@@ -146,13 +200,16 @@ def test_feedback_to_dataset_reads_a_parquet_and_needs_feedback(
     results.to_parquet(parquet)
     db = tmp_path / "f.duckdb"
     with pytest.raises(DatasetError, match="no feedback"):
-        feedback_to_dataset(db, parquet, dataset_dir, tmp_path / "out", name="v2")
+        feedback_to_dataset(db, parquet, dataset_dir, tmp_path / "out" / "v2")
     assert not (tmp_path / "out" / "v2").exists()
     record_feedback(duckdb_path=db, run_id="run-1", question_id="q3", thumbs="up")
-    out = feedback_to_dataset(db, parquet, dataset_dir, tmp_path / "out", name="v2")
+    out = feedback_to_dataset(db, parquet, dataset_dir, tmp_path / "out" / "v2")
+    assert out == tmp_path / "out" / "v2" and not (out / "v2").exists()
     assert [q.answer for q in load_dataset(out).questions] == ["Barcelona"]
     with pytest.raises(DatasetError, match="invalid dataset name"):
-        feedback_to_dataset(db, parquet, dataset_dir, tmp_path / "out", name="../escape")
+        feedback_to_dataset(db, parquet, dataset_dir, tmp_path / "out" / ".hidden")
+    with pytest.raises(DatasetError, match="differs from its folder"):
+        feedback_to_dataset(db, parquet, dataset_dir, tmp_path / "out" / "v3", name="../escape")
 
 
 # -- against a real SQLite store ----------------------------------------------------------------
@@ -194,3 +251,29 @@ def test_feedback_appears_on_the_mlflow_trace(tmp_path: Path, request_states: li
             duckdb_path=db, run_id=run_id, question_id="q3", thumbs="up", trace_id="tr-" + "0" * 32, tracker=tracker
         )
     assert len(load_feedback(db)) == 2
+
+
+# -- through the session ------------------------------------------------------------------------
+
+
+@pytest.mark.integration
+def test_workbench_feedback_dataset_writes_datasets_name_and_runs(tmp_path: Path, dataset_dir: Path) -> None:
+    from tests.conftest import write_config
+    from workbench.session import Workbench
+    from workbench.testing.embedders import HashingEmbedder
+
+    config = write_config(tmp_path, dataset_dir / "corpus.jsonl", guardrails={"input": [], "output": []})
+    tracker = InMemoryTracker()
+    with Workbench.from_yaml(config, embedder=HashingEmbedder(), tracker=tracker, root=tmp_path) as wb:
+        run = wb.run(dataset_dir)
+        assert run.run_id is not None
+        wb.feedback(run.run_id, "q3", "down", "answer: Madrid")
+        wb.feedback(run.run_id, "q1", "up")
+        out = wb.feedback_dataset(run.run_id, dataset_dir, "toy-v2")
+        assert out == tmp_path / "datasets" / "toy-v2"
+        assert sorted(p.name for p in out.iterdir()) == ["corpus.jsonl", "provenance.json", "questions.jsonl"]
+        dataset = load_dataset(out)
+        assert {q.id: q.answer for q in dataset.questions} == {"q1": "Paris", "q3": "Madrid"}
+        again = wb.run("toy-v2")  # by name, from the session's datasets/ folder
+    assert sorted(again.frame["question_id"]) == ["q1", "q3"] and again.frame["error"].isna().all()
+    assert tracker.last.tags["dataset"] == "toy-v2"

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from workbench.core.errors import DatasetError, DatasetExists
+from workbench.tracking._feedback_store import load_feedback
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -33,10 +34,11 @@ def feedback_to_dataset(
     source_dataset_dir: str | Path,
     out_dir: str | Path,
     *,
-    name: str,
+    name: str | None = None,
     run_id: str | None = None,
 ) -> Path:
-    """Write `out_dir/name`: a dataset of the questions that got feedback; returns its path.
+    """Write the dataset folder `out_dir` (say `datasets/toy-v2`): the questions that got
+    feedback; returns its path. `name`, if given, must be the folder's name.
 
     `results` is a run's per-question frame, or its parquet file / run folder. Feedback is
     taken from `run_id`, else from the frame's `run_id` column, else from any run; the latest
@@ -47,11 +49,12 @@ def feedback_to_dataset(
     never overwritten (`DatasetExists`).
     """
     from workbench.core.dataset import load_dataset
-    from workbench.tracking.feedback import load_feedback
 
-    if not _NAME.match(name):
-        raise DatasetError(f"invalid dataset name {name!r}: use letters, digits, '.', '_' and '-'")
-    target = Path(out_dir) / name
+    target = Path(out_dir)
+    if name is not None and name != target.name:
+        raise DatasetError(f"dataset name {name!r} differs from its folder {target}; the folder is the dataset")
+    if not _NAME.match(target.name):
+        raise DatasetError(f"invalid dataset name {target.name!r}: use letters, digits, '.', '_' and '-'")
     if target.exists():
         raise DatasetExists(f"{target} already exists; give the new dataset another name")
     source = load_dataset(Path(source_dataset_dir))
