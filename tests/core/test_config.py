@@ -115,3 +115,52 @@ def test_published_json_schema_is_current() -> None:
     assert published == json.loads(json.dumps(PipelineConfig.model_json_schema())), (
         "regenerate with: python -m workbench schema > experiments/pipeline.schema.json"
     )
+
+
+@pytest.mark.parametrize(
+    ("params", "key"),
+    [
+        ({"temperature": 0.1, "api_key": "sk-1"}, "api_key"),
+        ({"Authorization": "Bearer sk-1"}, "Authorization"),
+        ({"extra_headers": {"X-Api-Key": "sk-1"}}, "extra_headers.X-Api-Key"),
+        ({"extra_body": {"options": [{"accessToken": "t"}]}}, "extra_body.options.0.accessToken"),
+        ({"PASSWORD": "p"}, "PASSWORD"),
+    ],
+)
+def test_secret_looking_params_are_refused(tmp_path: Path, params: dict, key: str) -> None:
+    data = _base()
+    data["models"]["remote"] = {
+        "provider": "openai_compat",
+        "base_url": "http://127.0.0.1:1/v1",
+        "model": "any",
+        "params": params,
+    }
+    with pytest.raises(ConfigError) as err:
+        load_yaml(PipelineConfig, _write(tmp_path, data))
+    message = str(err.value)
+    assert f"params.{key} looks like a secret" in message and "api_key_env" in message
+    assert "models.remote" in message and "\n" not in message
+
+
+def test_ordinary_params_are_kept(tmp_path: Path) -> None:
+    data = _base()
+    name = next(iter(data["models"]))
+    data["models"][name]["params"] = {"max_tokens": 64, "stop_token_ids": [2], "temperature": 0.0}
+    config = load_yaml(PipelineConfig, _write(tmp_path, data))
+    assert config.models[name].params["stop_token_ids"] == [2]
+
+
+@pytest.mark.parametrize("name", ["../escape", "/abs/path", "a/b", "a\\b", ".hidden", "", "x" * 101, "a b"])
+def test_config_name_cannot_escape_results(tmp_path: Path, name: str) -> None:
+    data = _base()
+    data["name"] = name
+    with pytest.raises(ConfigError) as err:
+        load_yaml(PipelineConfig, _write(tmp_path, data))
+    assert "'name'" in str(err.value) and "results/<name>/" in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("name", ["quickstart", "rag-v2.1", "A_b-9"])
+def test_plain_config_names_are_accepted(tmp_path: Path, name: str) -> None:
+    data = _base()
+    data["name"] = name
+    assert load_yaml(PipelineConfig, _write(tmp_path, data)).name == name

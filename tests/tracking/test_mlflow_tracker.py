@@ -185,3 +185,77 @@ def test_deleted_experiment_is_a_clear_error(tmp_path: Path, results_frame: pd.D
     client.delete_experiment(client.get_run(run_id).info.experiment_id)
     with pytest.raises(TrackingError, match="experiment 'rag-eval' is deleted"):
         _log(tracker, results_frame, [])
+
+
+# -- secrets never reach MLflow, logs or errors ------------------------------------------------
+
+SECRET_CONFIG = "name: remote\nmodels:\n  gpt:\n    base_url: https://ana:hunter2@llm.example.com/v1?api_key=sk-zz9\n"
+
+
+def test_params_and_tags_are_redacted() -> None:
+    from workbench.tracking._limits import param_items, tag_items
+
+    params = param_items(
+        {
+            "models": {
+                "gpt": {
+                    "base_url": "https://ana:hunter2@llm.example.com/v1?api_key=sk-zz9&v=2",
+                    "api_key_env": "OPENAI_API_KEY",
+                    "params": {"max_tokens": 64, "extra_headers": {"Authorization": "Bearer sk-zz9"}},
+                }
+            },
+            "token": None,
+        }
+    )
+    assert params["models.gpt.base_url"] == "https://***@llm.example.com/v1?api_key=***&v=2"
+    assert params["models.gpt.api_key_env"] == "OPENAI_API_KEY"  # the name of a variable, not a secret
+    assert params["models.gpt.params.max_tokens"] == "64"
+    assert params["models.gpt.params.extra_headers.Authorization"] == "***"
+    assert params["token"] == "None"
+    tags = tag_items({"endpoint": "http://u:p@h:8080/v1", "session_token": "abc", "dataset": "toy"})
+    assert tags == {"endpoint": "http://***@h:8080/v1", "session_token": "***", "dataset": "toy"}
+
+
+@pytest.mark.integration
+def test_tracking_uri_credentials_stay_out_of_repr_logs_and_errors(
+    results_frame: pd.DataFrame, caplog: pytest.LogCaptureFixture
+) -> None:
+    from workbench.testing.mlflow_server import free_port
+
+    tracker = MlflowTracker(f"http://ana:hunter2@127.0.0.1:{free_port()}")
+    assert "hunter2" not in repr(tracker) and tracker.shown_uri.startswith("http://***@127.0.0.1:")
+    with pytest.MonkeyPatch.context() as mp, caplog.at_level("DEBUG"):
+        mp.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+        mp.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
+        with pytest.raises(TrackingError) as info:
+            _log(tracker, results_frame, [])
+        with pytest.raises(TrackingError) as ui:
+            tracker.ui_command()
+    for text in (str(info.value), str(ui.value), caplog.text):
+        assert "hunter2" not in text
+    assert str(info.value).startswith("MLflow (http://***@127.0.0.1:")
+
+
+@pytest.mark.integration
+def test_secrets_never_reach_the_mlflow_store(tmp_path: Path, results_frame: pd.DataFrame) -> None:
+    import mlflow
+
+    tracker = MlflowTracker(tmp_path / "mlflow.db")
+    run_id = _log(
+        tracker,
+        results_frame,
+        [],
+        config_yaml=SECRET_CONFIG,
+        params={"models": {"gpt": {"base_url": "https://ana:hunter2@llm.example.com/v1?api_key=sk-zz9"}}},
+        tags={"endpoint": "https://ana:hunter2@llm.example.com"},
+    )
+    client = mlflow.MlflowClient(tracking_uri=tracker.tracking_uri)
+    data = client.get_run(run_id).data
+    assert data.params["models.gpt.base_url"] == "https://***@llm.example.com/v1?api_key=***"
+    assert data.tags["endpoint"] == "https://***@llm.example.com"
+    config_back = Path(client.download_artifacts(run_id, CONFIG_ARTIFACT, str(tmp_path))).read_text()
+    assert "base_url: https://***@llm.example.com/v1?api_key=***" in config_back
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            data_bytes = path.read_bytes()
+            assert b"hunter2" not in data_bytes and b"sk-zz9" not in data_bytes, path

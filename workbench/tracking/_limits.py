@@ -1,7 +1,11 @@
-"""Fit params, metrics and tags into MLflow's limits without losing the run.
+"""Fit params, metrics and tags into MLflow's limits without losing the run, or a secret.
 
 MLflow rejects a param value over 6000 chars, a key over 250 chars or with characters
 outside `[/\\w.\\- :]`, and more than 100 params/tags or 1000 metrics in one batch.
+
+Param and tag values are redacted on the way: a URL's credentials (`https://user:pass@host`,
+`?api_key=...`) become `***`, and so does the whole value of a key that names a secret
+(`...api_key`, `...token`, `...Authorization`).
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any, TypeVar
 
 from workbench.core.config import flatten
+from workbench.core.redact import REDACTED, is_secret_key, redact_url
 
 MAX_KEY = 250
 MAX_PARAM_VALUE = 6000
@@ -52,15 +57,24 @@ def _as_text(value: Any) -> str:
     return str(value)
 
 
+def safe_value(key: str, value: Any) -> str:
+    """The text to log for `value`: `***` under a secret-looking key (judged by the last dotted
+    part, `models.gpt.params.api_key`), else the text with URL credentials redacted."""
+    if value is not None and is_secret_key(str(key).rsplit(".", 1)[-1]):
+        return REDACTED
+    return redact_url(_as_text(value))
+
+
 def param_items(params: Mapping[str, Any]) -> dict[str, str]:
-    """Flatten nested params to dotted keys and make every key and value fit MLflow."""
+    """Flatten nested params to dotted keys and make every key and value fit MLflow, redacted."""
     taken: set[str] = set()
-    return {safe_key(k, taken): truncate(_as_text(v), MAX_PARAM_VALUE) for k, v in flatten(dict(params)).items()}
+    return {safe_key(k, taken): truncate(safe_value(k, v), MAX_PARAM_VALUE) for k, v in flatten(dict(params)).items()}
 
 
 def tag_items(tags: Mapping[str, Any]) -> dict[str, str]:
+    """Valid tag keys and redacted values."""
     taken: set[str] = set()
-    return {safe_key(k, taken): truncate(_as_text(v), MAX_TAG_VALUE) for k, v in tags.items()}
+    return {safe_key(k, taken): truncate(safe_value(k, v), MAX_TAG_VALUE) for k, v in tags.items()}
 
 
 def metric_items(metrics: Mapping[str, Any]) -> dict[str, float]:

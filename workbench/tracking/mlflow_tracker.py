@@ -6,6 +6,10 @@ One `MlflowClient` per tracker, bound to its own tracking URI; the process-wide
 The default store is `sqlite:///<cwd>/mlflow.db` made absolute when the tracker is built,
 so a notebook and the CLI can share one store by passing the same path. For a SQLite store
 the run artifacts go next to the database, in `mlruns/` (never in whatever the cwd is).
+
+Nothing this tracker writes or says carries a credential: params, tags and the config YAML are
+redacted (`workbench.core.redact`), and so is the tracking URI (`http://user:pass@host`) in its
+repr, its log lines and its errors.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from workbench.core.errors import MissingDependency, TrackingError
+from workbench.core.offline import offline_environment
+from workbench.core.redact import redact_text, redact_url
 from workbench.tracking import _limits
 from workbench.tracking._frame import json_safe_table
 
@@ -82,7 +88,12 @@ class MlflowTracker:
         self._client: MlflowClient | None = None
 
     def __repr__(self) -> str:
-        return f"MlflowTracker({self.tracking_uri!r})"
+        return f"MlflowTracker({self.shown_uri!r})"
+
+    @property
+    def shown_uri(self) -> str:
+        """The tracking URI as it may be shown or logged: credentials redacted."""
+        return redact_url(self.tracking_uri)
 
     @property
     def db_path(self) -> Path | None:
@@ -94,7 +105,7 @@ class MlflowTracker:
     def ui_command(self, port: int | None = None) -> str:
         """The shell command that opens the MLflow UI on this store."""
         if self.db_path is None:
-            raise TrackingError(f"{self.tracking_uri} is a tracking server; open it in a browser instead")
+            raise TrackingError(f"{self.shown_uri} is a tracking server; open it in a browser instead")
         cmd = ["mlflow", "ui", "--backend-store-uri", self.tracking_uri]
         if port is not None:
             cmd += ["--port", str(port)]
@@ -109,6 +120,7 @@ class MlflowTracker:
                 raise MissingDependency("mlflow", "tracking") from exc
             if self.db_path is not None:
                 self.db_path.parent.mkdir(parents=True, exist_ok=True)
+            offline_environment()
             self._client = MlflowClient(tracking_uri=self.tracking_uri)
         return self._client
 
@@ -137,7 +149,7 @@ class MlflowTracker:
         run_id: str = run.info.run_id
         try:
             self._log_values(run_id, params, metrics)
-            client.log_text(run_id, config_yaml, CONFIG_ARTIFACT)
+            client.log_text(run_id, redact_url(config_yaml), CONFIG_ARTIFACT)
             if table is not None:
                 client.log_table(run_id, data=json_safe_table(table), artifact_file=TABLE_ARTIFACT)
             for path in artifacts:
@@ -146,7 +158,7 @@ class MlflowTracker:
             self._fail(run_id)
             raise self._error(f"log run '{run_name}'", exc) from exc
         self._call("finish run", lambda: client.set_terminated(run_id, "FINISHED"))
-        log.info("logged run %s (%s) to %s", run_name, run_id, self.tracking_uri)
+        log.info("logged run %s (%s) to %s", run_name, run_id, self.shown_uri)
         return run_id
 
     def load_table(self, run_id: str) -> pd.DataFrame:
@@ -235,7 +247,7 @@ class MlflowTracker:
         if found is not None:
             if found.lifecycle_stage == "deleted":
                 raise TrackingError(
-                    f"experiment '{name}' is deleted in {self.tracking_uri}; restore it in the MLflow UI "
+                    f"experiment '{name}' is deleted in {self.shown_uri}; restore it in the MLflow UI "
                     "or use another experiment name"
                 )
             return str(found.experiment_id)
@@ -279,5 +291,5 @@ class MlflowTracker:
             raise self._error(what, exc) from exc
 
     def _error(self, what: str, exc: Exception) -> TrackingError:
-        first = (str(exc).strip().splitlines() or [""])[0][:300]
-        return TrackingError(f"MLflow ({self.tracking_uri}): could not {what}: {type(exc).__name__}: {first}")
+        first = redact_text((str(exc).strip().splitlines() or [""])[0][:300])
+        return TrackingError(f"MLflow ({self.shown_uri}): could not {what}: {type(exc).__name__}: {first}")

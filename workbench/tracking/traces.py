@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from workbench.core.errors import TrackingError
+from workbench.core.redact import redact_text
 from workbench.core.state import RequestState, StageTiming
 
 if TYPE_CHECKING:
@@ -91,7 +92,7 @@ def log_request_traces(
     except TrackingError:
         raise
     except Exception as exc:
-        first = (str(exc).strip().splitlines() or [""])[0][:300]
+        first = redact_text((str(exc).strip().splitlines() or [""])[0][:300])
         raise TrackingError(f"MLflow: could not log traces: {type(exc).__name__}: {first}") from exc
 
 
