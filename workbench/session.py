@@ -249,11 +249,14 @@ class Workbench:
     def feedback(self, run_id: str, question_id: str, thumbs: str, comment: str = "", user: str = "user") -> Any:
         """Record thumbs up/down (+ comment) for a question of a run: stored in DuckDB and, when
         the run has traces, logged to MLflow as feedback on that question's trace."""
+        from workbench.guardrails.pii import pii_masker
         from workbench.tracking.feedback import record_feedback
 
         find = getattr(self.tracker, "find_trace", None)
         trace_id = find(run_id, question_id) if find is not None else None
+        guards = self.config.guardrails
         return record_feedback(
+            mask=pii_masker([*guards.input, *guards.output]),
             duckdb_path=self.resolve("results") / "feedback.duckdb",
             run_id=run_id,
             question_id=question_id,

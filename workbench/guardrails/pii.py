@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from typing import Any
+
 from workbench.core.errors import ConfigError
 from workbench.core.schema import PiiCheck
 from workbench.core.state import RequestState
 from workbench.guardrails._presidio import presidio_engines
-from workbench.guardrails.base import CheckResult, GuardCheck
+from workbench.guardrails.base import CheckContext, CheckResult, GuardCheck
 
 
 class PiiGuard(GuardCheck):
@@ -47,3 +50,19 @@ class PiiGuard(GuardCheck):
             masked_text=masked,
             score=max(f.score for f in findings),
         )
+
+
+def pii_masker(checks: Sequence[Any]) -> Callable[[str], str] | None:
+    """A function masking free text (a feedback comment, a log line) with every `pii` check
+    among `checks`, whatever that check's action; None when there is none."""
+    guards = [PiiGuard(c, CheckContext(side="input")) for c in checks if isinstance(c, PiiCheck)]
+    if not guards:
+        return None
+
+    def mask(text: str) -> str:
+        for guard in guards:
+            result = guard.inspect(text, RequestState(query=text))
+            text = result.masked_text if result.masked_text is not None else text
+        return text
+
+    return mask
