@@ -265,6 +265,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     level = logging.INFO if args.verbose else logging.ERROR
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    from workbench.core.redact import RedactingFilter
+
+    for handler in logging.getLogger().handlers:
+        # Whatever a library logs, credentials in URLs never reach the terminal or a log file.
+        handler.addFilter(RedactingFilter())
     # MLflow attaches its own INFO handler; keep its chatter out of one-line output.
     logging.getLogger("mlflow").setLevel(level if args.verbose else logging.WARNING)
     func: Callable[[argparse.Namespace], int] = args.func
