@@ -118,6 +118,43 @@ def test_claim_support_lexical_only() -> None:
     assert run(metric, row(answer="Eiffel", contexts=[])) == 0.0
 
 
+QUESTION = "Who designed the tower that opened in 1889?"
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        ("Gustave Eiffel", 1.0),
+        ("According to the sources, the tower that opened in 1889 was designed by Gustave Eiffel.", 1.0),
+        ("Alexandre Dumas", 0.0),
+        # Copying the question earns nothing: only "Alexandre Dumas" is claimed. (Before claims
+        # were scored, the copied words "tower", "opened", "1889" gave this 0.6.)
+        ("According to the sources, the tower that opened in 1889 was designed by Alexandre Dumas.", 0.0),
+        # A sentence that only restates the question is not a claim; the other sentence is.
+        ("The tower opened in 1889. Alexandre Dumas designed it.", 0.0),
+    ],
+)
+def test_claim_support_scores_what_the_answer_adds_to_the_question(answer: str, expected: float) -> None:
+    assert run(ClaimSupport(), row(question=QUESTION, answer=answer, contexts=[CONTEXT])) == expected
+
+
+def test_claim_support_scores_a_pure_restatement_whole() -> None:
+    # Nothing beyond the question is claimed: the sentence itself is checked.
+    item = row(question="Did it open in 1889?", answer="It opened in 1889.", contexts=[CONTEXT])
+    assert run(ClaimSupport(), item) == 1.0
+    item = row(question="Did it open in 1920?", answer="It opened in 1920.", contexts=[CONTEXT])
+    assert run(ClaimSupport(), item) == 0.5
+
+
+def test_claim_support_embeds_only_the_new_words() -> None:
+    embedder = HashingEmbedder(128)
+    item = row(
+        question=QUESTION, answer="The tower that opened in 1889 was designed by a Frenchman.", contexts=[CONTEXT]
+    )
+    run(ClaimSupport(embedder), item)
+    assert embedder.batches[0][0] == "Frenchman"
+
+
 def test_claim_support_skips_abstentions() -> None:
     result = asyncio.run(ClaimSupport().ascore(row(answer="I don't know", contexts=[CONTEXT])))
     assert result.value is None and not result.failed

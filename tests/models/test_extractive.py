@@ -1,6 +1,7 @@
 from workbench.core.protocols import GenerationRequest
 from workbench.core.schema import ExtractiveEndpoint
 from workbench.core.state import Chunk
+from workbench.core.text import is_abstention
 from workbench.models.extractive import ABSTAIN_TEXT, ExtractiveModel, rank_sentences, split_sentences
 
 
@@ -70,3 +71,14 @@ async def test_async_matches_sync():
     m = model()
     assert await m.acomplete(req) == m.complete(req)
     assert m.complete(req).text == "Their duke was Rollo."
+
+
+def test_its_abstention_reads_as_one_everywhere():
+    out = model().complete(GenerationRequest(question="Who was Rollo?"))
+    assert is_abstention(out.text)
+
+
+def test_ranks_whole_sentences_of_natural_questions_text():
+    passage = "`` Wino '' is a song by Bono . It reached No. 1 in the U.S. in 1982 ."
+    ranked = rank_sentences("When did wino reach number 1?", [passage])
+    assert [s for _, s in ranked] == ["It reached No. 1 in the U.S. in 1982 .", "`` Wino '' is a song by Bono ."]

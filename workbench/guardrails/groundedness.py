@@ -3,7 +3,7 @@
 Each answer sentence gets a support in [0, 1]: the share of its content tokens found in the
 chunks, averaged with its best cosine similarity to a chunk when an `Embedder` is injected.
 The answer's score is the token-weighted mean over sentences; below `threshold` it triggers.
-Abstentions ("I don't know") are never flagged.
+Abstentions (`core.text.is_abstention`, the pipeline's own definition) are never flagged.
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ import numpy as np
 
 from workbench.core.schema import GroundednessCheck
 from workbench.core.state import RequestState
-from workbench.guardrails._text import content_tokens, is_abstention, sentences
+from workbench.core.text import ABSTAIN_TEXT, content_words, is_abstention, split_sentences, structured_answer
 from workbench.guardrails.base import CheckResult, GuardCheck
 from workbench.guardrails.json_schema import extract_json
 
-ABSTAIN_TEXT = "I don't know."
+__all__ = ["ABSTAIN_TEXT", "GroundednessGuard"]
 
 
 def _answer_text(answer: str, state: RequestState, routes: dict[str, Any]) -> tuple[str, bool]:
@@ -30,13 +30,8 @@ def _answer_text(answer: str, state: RequestState, routes: dict[str, Any]) -> tu
         value = extract_json(answer)
     except ValueError:
         return answer, state.abstained or is_abstention(answer)
-    if isinstance(value, dict):
-        if value.get("found") is False:
-            return "", True
-        strings = [v for v in value.values() if isinstance(v, str)]
-        text = ". ".join(strings)
-        return text, state.abstained or is_abstention(text)
-    return answer, state.abstained
+    prose, abstains = structured_answer(value)
+    return prose, state.abstained or abstains
 
 
 class GroundednessGuard(GuardCheck):
@@ -51,10 +46,10 @@ class GroundednessGuard(GuardCheck):
 
     def sentence_support(self, parts: list[str], chunks: list[str]) -> list[float]:
         """Support of each sentence in `parts` by `chunks`, in [0, 1]."""
-        chunk_tokens: set[str] = set().union(*(content_tokens(c) for c in chunks)) if chunks else set()
+        chunk_tokens: set[str] = set().union(*(content_words(c) for c in chunks)) if chunks else set()
         lexical = []
         for part in parts:
-            tokens = content_tokens(part)
+            tokens = set(content_words(part))
             lexical.append(len(tokens & chunk_tokens) / len(tokens) if tokens else 1.0)
         embedder = self.context.embedder
         if embedder is None or not chunks:
@@ -68,14 +63,12 @@ class GroundednessGuard(GuardCheck):
         prose, abstained = _answer_text(text, state, self.context.routes)
         if abstained:
             return CheckResult(False, "answer abstains; not checked")
-        parts = sentences(prose)
-        if not parts:
-            return CheckResult(False, "answer is empty; not checked")
+        parts = split_sentences(prose)
         chunks = [c.text for c in state.chunks]
         if not chunks:
             return CheckResult(True, "no retrieved chunks support the answer", masked_text=ABSTAIN_TEXT, score=0.0)
         supports = self.sentence_support(parts, chunks)
-        weights = [max(len(content_tokens(p)), 1) for p in parts]
+        weights = [max(len(set(content_words(p))), 1) for p in parts]
         score = float(np.average(supports, weights=weights))
         threshold = self.config.threshold
         if score >= threshold:

@@ -3,41 +3,14 @@
 from __future__ import annotations
 
 import math
-import re
 from collections import Counter
 
 from workbench.core.protocols import Completion, GenerationRequest
 from workbench.core.schema import ExtractiveEndpoint
+from workbench.core.text import ABSTAIN_TEXT, content_words, split_sentences
 from workbench.core.tokens import estimate_tokens
 
-ABSTAIN_TEXT = "I don't know"
-
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'(\[]?[A-Z0-9])")
-_WORD = re.compile(r"[a-z0-9]+")
-_STOPWORD_TEXT = """a about above after again against all am an and any are as at be because been before being below
-    between both but by can could did do does doing down during each few for from further had has have
-    having he her here hers herself him himself his how i if in into is it its itself just me more most my
-    myself no nor not now of off on once only or other our ours out over own same she should so some such
-    than that the their theirs them themselves then there these they this those through to too under until
-    up very was we were what when where which while who whom why will with would you your yours
-    yourself yourselves name named called"""
-_STOPWORDS = frozenset(_STOPWORD_TEXT.split())
-
-
-def content_words(text: str) -> set[str]:
-    """Lower-cased words minus stopwords, with a light plural strip so `years` meets `year`."""
-    words = set()
-    for word in _WORD.findall(text.lower()):
-        if word in _STOPWORDS:
-            continue
-        if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
-            word = word[:-1]
-        words.add(word)
-    return words
-
-
-def split_sentences(text: str) -> list[str]:
-    return [s.strip() for s in _SENTENCE_END.split(text) if s.strip()]
+__all__ = ["ABSTAIN_TEXT", "ExtractiveModel", "rank_sentences"]
 
 
 def rank_sentences(question: str, passages: list[str]) -> list[tuple[float, str]]:
@@ -46,10 +19,10 @@ def rank_sentences(question: str, passages: list[str]) -> list[tuple[float, str]
     sentences = [s for p in passages for s in split_sentences(p)]
     if not sentences:
         return []
-    bags = [content_words(s) for s in sentences]
+    bags = [set(content_words(s)) for s in sentences]
     df = Counter(w for bag in bags for w in bag)
     n = len(sentences)
-    query = content_words(question)
+    query = set(content_words(question))
     # A question word absent from every sentence keeps the highest weight: missing evidence
     # should pull support down, not vanish from the denominator.
     weight = {w: math.log((n + 1) / (df.get(w, 0) + 0.5)) for w in query}
@@ -63,7 +36,7 @@ def rank_sentences(question: str, passages: list[str]) -> list[tuple[float, str]
 
 class ExtractiveModel:
     """A `ChatModel` that quotes the retrieved sentence(s) sharing most with the question, and
-    abstains with "I don't know" when the best one covers less than `min_support` of it."""
+    abstains with `ABSTAIN_TEXT` when the best one covers less than `min_support` of it."""
 
     def __init__(self, config: ExtractiveEndpoint) -> None:
         self.config = config

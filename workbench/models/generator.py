@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import re
+import json
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field
@@ -13,13 +13,8 @@ from workbench.core.protocols import Completion, GenerationRequest
 from workbench.core.schema import PromptTemplate
 from workbench.core.stage import Stage
 from workbench.core.state import Chunk, ModelCall, RequestState
+from workbench.core.text import is_abstention, structured_answer
 from workbench.models.endpoints import EndpointPool
-
-_DONT_KNOW = re.compile(
-    r"\b(i\s+(do\s*n[o']?t|don't|dont|cannot|can't)\s+know|not\s+(stated|mentioned|found|given)\s+in\s+the\s+context"
-    r"|the\s+context\s+does\s+not\s+(say|contain|mention))\b",
-    re.IGNORECASE,
-)
 
 
 class GeneratorConfig(ConfigModel):
@@ -48,9 +43,16 @@ def render_context(chunks: tuple[Chunk, ...], max_chars: int) -> str:
     return "\n\n".join(parts)
 
 
-def says_unknown(text: str) -> bool:
-    """Whether an answer is a refusal such as "I don't know"."""
-    return bool(_DONT_KNOW.search(text.replace("\u2019", "'")))
+def says_unknown(text: str, output: Literal["text", "json"] = "text") -> bool:
+    """Whether an answer abstains, by the workbench's one definition (`core.text`): prose such
+    as "I don't know" or an empty answer; for a JSON answer, `"found": false` or fields that
+    abstain. The groundedness guard and the abstention metric use the same definition."""
+    if output == "json":
+        try:
+            return structured_answer(json.loads(text))[1]
+        except ValueError:
+            pass  # not JSON after all: judge it as prose
+    return is_abstention(text)
 
 
 class GeneratorStage(Stage):
@@ -102,7 +104,7 @@ class GeneratorStage(Stage):
             update={
                 "prompt": request.messages[-1]["content"],
                 "answer": completion.text,
-                "abstained": completion.abstained or says_unknown(completion.text),
+                "abstained": completion.abstained or says_unknown(completion.text, self.config.output),
                 "calls": state.calls + tuple(calls),
             }
         )

@@ -3,6 +3,10 @@
 It removes the filler of conversational questions ("no I meant", "actually", "please"),
 which measurably helps on disfluent questions (recall@5 on squad_disfl: 0.918 vs 0.902 with
 bm25s' shorter built-in list; see benchmarks/RESULTS.md).
+
+It is deliberately not `workbench.core.text.STOPWORDS`, the list for measuring how much of an
+answer a text supports: SMART drops words such as "know", "first", "new" or "four", which are
+filler in a search query but content in a claim. One list per purpose: this one is BM25's.
 """
 
 SMART_STOPWORDS: frozenset[str] = frozenset(

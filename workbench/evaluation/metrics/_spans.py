@@ -1,8 +1,7 @@
 """Ranking scores from gold evidence character spans, independent of chunking.
 
-A retrieved span hits a gold span when both come from the same document and their
-`[start, end)` ranges overlap (the same rule as retrieval's hits, kept here so evaluation does
-not import retrieval).
+A retrieved span hits a gold span by the one overlap rule of `workbench.core.spans` (same
+document, overlapping `[start, end)`), the rule retrieval's hit rate uses too.
 """
 
 from __future__ import annotations
@@ -10,18 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from workbench.evaluation.base import Span
-
-
-def overlaps(a: Span, b: Span) -> bool:
-    return a.doc_id == b.doc_id and a.start < b.end and b.start < a.end
-
-
-def first_hit_rank(retrieved: Sequence[Span], gold: Sequence[Span]) -> int | None:
-    for rank, span in enumerate(retrieved, 1):
-        if any(overlaps(span, g) for g in gold):
-            return rank
-    return None
+from workbench.core.spans import Span, first_hit_rank, overlaps
 
 
 def hit_at_k(retrieved: Sequence[Span], gold: Sequence[Span], k: int) -> float:

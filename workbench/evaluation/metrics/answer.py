@@ -6,9 +6,9 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+from workbench.core.text import answer_tokens, is_abstention, normalize_answer
 from workbench.evaluation.base import ScoreInput
 from workbench.evaluation.metrics._ragas import RagasBaseMetric, RagasMetric, RagasResult
-from workbench.evaluation.metrics._text import answer_tokens, looks_like_abstention, normalize_answer
 
 __all__ = ["ExactMatch", "TokenF1", "Abstention", "exact_match_score", "token_f1_score"]
 
@@ -69,7 +69,8 @@ class _AbstentionScore(RagasBaseMetric):
 
 class Abstention(RagasMetric):
     """1 when the pipeline abstained exactly on the unanswerable questions. Uses the row's
-    `abstained` flag, or detects an "I don't know"-style answer when the flag is missing."""
+    `abstained` flag, or, when the flag is missing, `core.text.is_abstention` of the answer (the
+    definition the pipeline's own flag comes from)."""
 
     requires: ClassVar[tuple[str, ...]] = ("answerable",)
 
@@ -77,5 +78,5 @@ class Abstention(RagasMetric):
         super().__init__(name, _AbstentionScore(name))
 
     def inputs(self, item: ScoreInput) -> Mapping[str, Any]:
-        abstained = item.abstained if item.abstained is not None else looks_like_abstention(item.answer)
+        abstained = item.abstained if item.abstained is not None else is_abstention(item.answer)
         return {"answerable": item.answerable, "abstained": abstained}
