@@ -69,6 +69,7 @@ class Workbench:
         self._corpus: Path | None = None
         self._indexes: OrderedDict[Path, RetrievalIndex] = OrderedDict()
         self._pipelines: dict[str, Pipeline] = {}
+        self._corpus_indexes: dict[tuple[str, int, int], Path] = {}
         self.loop = LoopThread()
 
     @classmethod
@@ -135,8 +136,7 @@ class Workbench:
 
     def index_for(self, documents: Sequence[Document] | str | Path) -> RetrievalIndex:
         """The index of exactly `documents` (a list, or a corpus file/folder), built if needed."""
-        catalog = self.catalog
-        key = catalog.ensure(documents if not isinstance(documents, str) else Path(documents))
+        key = self._index_path(documents)
         if key not in self._indexes:
             from workbench.retrieval import RetrievalIndex
 
@@ -146,6 +146,20 @@ class Workbench:
                 self._pipelines.pop(evicted.fingerprint, None)
         self._indexes.move_to_end(key)
         return self._indexes[key]
+
+    def _index_path(self, documents: Sequence[Document] | str | Path) -> Path:
+        if isinstance(documents, str | Path):
+            # A corpus file is read and hashed once per version of the file, not on every ask.
+            path = Path(documents)
+            stat = path.stat() if path.is_file() else None
+            version = (str(path.resolve()), stat.st_mtime_ns, stat.st_size) if stat else None
+            if version is not None and version in self._corpus_indexes:
+                return self._corpus_indexes[version]
+            built = self.catalog.ensure(path)
+            if version is not None:
+                self._corpus_indexes[version] = built
+            return built
+        return self.catalog.ensure(documents)
 
     @property
     def index(self) -> RetrievalIndex:
