@@ -69,6 +69,7 @@ async def test_local_gguf_judge_scores_faithfulness(gguf_path: Path, tmp_path: P
         for result in results:
             assert_honest(result, judge)
         assert judge.stats.parse_failures + judge.stats.provider_failures == sum(r.failed for r in results)
+        assert judge.stats.fallback_verdicts == 0  # a standalone judge has no fallbacks
         # Scoring the same rows again reuses every verdict from the cache; failures are re-judged.
         again = [await metric.ascore(row) for row in ROWS]
         assert judge.stats.cache_hits == sum(not r.failed for r in results)
@@ -107,6 +108,4 @@ async def test_openai_compatible_judge_against_a_real_server(server_url: str, tm
         assert_honest(result, judge)
         assert result.judge == "server"  # ...so its verdicts carry no weak label
     finally:
-        judge.close()
-        if hasattr(judge.model, "aclose"):
-            await judge.model.aclose()
+        await judge.aclose()

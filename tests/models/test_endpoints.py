@@ -1,10 +1,10 @@
 import pytest
 
-from workbench.core.errors import ConfigError, ProviderError, ProviderTimeout, ProviderUnavailable
+from workbench.core.errors import ConfigError, ProviderError, ProviderTimeout, ProviderUnavailable, RateLimited
 from workbench.core.protocols import GenerationRequest
 from workbench.core.schema import Cost, ExtractiveEndpoint
 from workbench.core.state import Chunk
-from workbench.models import EndpointPool, ExtractiveModel, ProviderRejected
+from workbench.models import EndpointPool, ExtractiveModel, ProviderRejected, provider_registry
 from workbench.testing.models import FailingModel, FunctionModel, ScriptedModel, SlowModel
 
 REQ = GenerationRequest(question="q?", messages=({"role": "user", "content": "say hi"},))
@@ -178,3 +178,78 @@ def test_quickstart_config_builds_a_pool_with_the_extractive_fallback():
     completion, [call] = p.complete("smollm2", request)
     assert completion.text == "Rollo was granted Normandy in 911."
     assert (call.endpoint, call.model, call.fallback_from, call.attempts) == ("extractive", "extractive", "smollm2", 1)
+
+
+def rate_limited(after: float) -> RateLimited:
+    exc = RateLimited("HTTP 429")
+    exc.retry_after = after  # type: ignore[attr-defined]
+    return exc
+
+
+@pytest.mark.parametrize(
+    ("primary", "settings"),
+    [
+        (SlowModel(delay_s=30), {"timeout_s": 0.05}),
+        (FailingModel(ProviderUnavailable), {}),  # retries exhausted
+        (FailingModel(ProviderRejected("HTTP 400")), {}),
+        (FailingModel(ProviderError), {"breaker": {"window": 1, "min_calls": 1}}),  # open after one
+        (ScriptedModel([rate_limited(60.0)], repeat_last=True), {}),  # asks for a wait beyond the cap
+    ],
+)
+async def test_every_answer_not_from_the_primary_is_marked_degraded(primary, settings):
+    p = pool({"a": endpoint(fallbacks=["b"], **settings), "b": endpoint()}, {"a": primary, "b": ScriptedModel(["b"])})
+    for _ in range(2):  # the second call meets the open breaker in the breaker case
+        p._models["b"] = ScriptedModel(["b"])
+        completion, [call] = await p.acomplete("a", REQ)
+        assert (completion.text, call.endpoint, call.fallback_from) == ("b", "b", "a")
+
+
+async def test_a_primary_answer_after_retries_is_not_degraded():
+    slept: list[float] = []
+
+    async def asleep(s: float) -> None:
+        slept.append(s)
+
+    primary = ScriptedModel([rate_limited(0.75), "a"])
+    p = pool({"a": endpoint(fallbacks=["b"]), "b": endpoint()}, {"a": primary, "b": ScriptedModel([])}, asleep=asleep)
+    completion, [call] = await p.acomplete("a", REQ)
+    assert (completion.text, call.attempts, call.fallback_from) == ("a", 2, None)
+    assert slept == [0.75]  # the server's Retry-After, not the configured zero backoff
+
+
+def test_chain_replaces_the_endpoints_tried():
+    skipped = ScriptedModel([])
+    p = pool(
+        {"a": endpoint(fallbacks=["b", "c"]), "b": endpoint(), "c": endpoint()},
+        {"a": FailingModel(ProviderUnavailable), "b": skipped, "c": ScriptedModel(["c"])},
+    )
+    _, [call] = p.complete("a", REQ, chain=["a", "c"])
+    assert (call.endpoint, call.fallback_from, skipped.calls) == ("c", "a", 0)
+    with pytest.raises(ConfigError, match="unknown model endpoint 'zzz'"):
+        p.complete("a", REQ, chain=["a", "zzz"])
+
+
+class Closable(ExtractiveModel):
+    def __init__(self, config: ExtractiveEndpoint) -> None:
+        super().__init__(config)
+        self.closed = self.aclosed = 0
+
+    def close(self) -> None:
+        self.closed += 1
+
+    async def aclose(self) -> None:
+        self.aclosed += 1
+
+
+async def test_close_closes_built_models_once_and_leaves_overrides_alone():
+    registry = provider_registry()
+    registry.add("extractive", Closable)
+    override = Closable(endpoint())
+    p = pool({"a": endpoint(), "b": endpoint()}, {"b": override}, registry=registry)
+    built = p.model("a")
+    await p.aclose()
+    p.close()
+    assert (built.aclosed, built.closed) == (1, 1)
+    assert (override.aclosed, override.closed) == (0, 0)
+    assert p.model("a") is not built  # used again after close: built afresh
+    p.close()

@@ -1,11 +1,13 @@
 """Real generation with the SmolLM2-135M GGUF through llama-cpp-python."""
 
 import json
+import time
 
 import pytest
 
+from workbench.core.errors import ProviderTimeout, ProviderUnavailable
 from workbench.core.protocols import GenerationRequest
-from workbench.core.schema import LlamaCppEndpoint
+from workbench.core.schema import LlamaCppEndpoint, RetryConfig
 from workbench.models import EndpointPool, LlamaCppModel
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -63,3 +65,46 @@ def test_pool_builds_llama_from_config(llama_endpoint):
     pool = EndpointPool({"smol": llama_endpoint})
     completion, [call] = pool.complete("smol", ASK.model_copy(update={"params": {"max_tokens": 8}}))
     assert completion.text and call.endpoint == "smol" and call.tokens_out == completion.tokens_out
+    pool.close()
+    assert pool._models == {}
+
+
+COUNT = GenerationRequest(
+    question="count",
+    messages=({"role": "user", "content": "Count from 1 to 1000, one number per line."},),
+    params={"max_tokens": 900, "stop": None},
+)
+SHORT = ASK.model_copy(update={"params": {"max_tokens": 6}})
+# Generous: these machines are shared. Without the stop, 900 tokens take far longer.
+SLACK_S = 8.0
+
+
+async def test_a_timed_out_generation_stops_and_frees_the_model(model, llama_endpoint):
+    # The pool times the call out after 1 s; the model's own deadline is far away, so the
+    # stop comes from the cancelled caller.
+    pool = EndpointPool(
+        {"smol": llama_endpoint.model_copy(update={"timeout_s": 1.0, "retry": RetryConfig(max_attempts=1)})},
+        {"smol": model},
+    )
+    before = model.complete(SHORT).text
+    started = time.perf_counter()
+    with pytest.raises(ProviderUnavailable) as info:
+        await pool.acomplete("smol", COUNT)
+    assert isinstance(info.value.__cause__, ProviderTimeout)
+    # The call ends once the generation has let go of the model, a token or so after the timeout.
+    assert time.perf_counter() - started < 1.0 + SLACK_S
+    assert model._lock.acquire(blocking=False)
+    model._lock.release()
+    assert model.complete(SHORT).text == before  # the cut-off generation left nothing behind
+
+
+def test_a_sync_call_past_its_timeout_raises_instead_of_answering_in_part(llama_endpoint):
+    hurried = LlamaCppModel(llama_endpoint.model_copy(update={"timeout_s": 1.0}))
+    hurried.warm_up()
+    started = time.perf_counter()
+    with pytest.raises(ProviderTimeout, match="did not finish within 1s"):
+        hurried.complete(COUNT)
+    assert time.perf_counter() - started < 1.0 + SLACK_S
+    assert hurried._lock.acquire(blocking=False)
+    hurried._lock.release()
+    hurried.close()

@@ -1,4 +1,6 @@
+import asyncio
 import json
+import logging
 
 import httpx
 import pytest
@@ -6,7 +8,8 @@ import pytest
 from workbench.core.errors import ConfigError, ProviderError, ProviderTimeout, ProviderUnavailable, RateLimited
 from workbench.core.protocols import GenerationRequest
 from workbench.core.schema import OpenAICompatEndpoint
-from workbench.models import OpenAICompatModel, ProviderRejected
+from workbench.models import EndpointPool, OpenAICompatModel, ProviderRejected
+from workbench.models.openai_compat import retry_after_seconds
 
 REQ = GenerationRequest(question="q", messages=({"role": "user", "content": "Say hello"},), params={"max_tokens": 5})
 
@@ -143,3 +146,84 @@ async def test_async_errors_map_too():
 
     with pytest.raises(ProviderUnavailable, match="cannot reach"):
         await model_with(handler).acomplete(REQ)
+
+
+SECRET_URL = "https://alice:pw-s3cr3t@llm.test/v1?api_key=key-s3cr3t"
+
+
+def secret_model(handler) -> OpenAICompatModel:
+    cfg = OpenAICompatEndpoint(provider="openai_compat", base_url=SECRET_URL, model="m1", retry={"base_delay_s": 0})
+    return OpenAICompatModel(
+        cfg,
+        client=httpx.Client(transport=httpx.MockTransport(handler)),
+        async_client=httpx.AsyncClient(transport=httpx.MockTransport(handler)),
+    )
+
+
+def echo_500(request: httpx.Request) -> httpx.Response:
+    return httpx.Response(500, text=f"upstream failed for {SECRET_URL}")
+
+
+def refuse(request: httpx.Request) -> httpx.Response:
+    raise httpx.ConnectError(f"refused {SECRET_URL}")
+
+
+def malformed(request: httpx.Request) -> httpx.Response:
+    return httpx.Response(200, json={"oops": SECRET_URL})
+
+
+@pytest.mark.parametrize("handler", [echo_500, refuse, malformed])
+async def test_credentials_in_base_url_never_reach_errors_or_logs(handler, caplog):
+    model = secret_model(handler)
+    pool = EndpointPool({"m": model.config}, {"m": model}, sleep=lambda s: None)
+    caplog.set_level(logging.DEBUG)
+    texts = []
+    for call in (lambda: pool.complete("m", REQ), lambda: asyncio.run(pool.acomplete("m", REQ))):
+        with pytest.raises(ProviderError) as info:
+            await asyncio.to_thread(call)
+        texts += [str(info.value), str(info.value.__cause__)]
+    # Our own log lines; httpx logs its request URL itself (a handler's RedactingFilter covers it).
+    texts += [r.getMessage() for r in caplog.records if r.name.startswith("workbench")]
+    assert "llm.test" in texts[0] and len(texts) > 4
+    for text in texts:
+        assert "s3cr3t" not in text
+
+
+def test_url_user_and_password_are_sent_as_basic_auth_not_in_the_url():
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json=reply())
+
+    model = secret_model(handler)
+    model.complete(REQ)
+    [request] = seen
+    assert request.url.userinfo == b"" and request.url.params["api_key"] == "key-s3cr3t"
+    assert request.headers["authorization"] == httpx.BasicAuth("alice", "pw-s3cr3t")._auth_header
+    assert "s3cr3t" not in model.where
+
+
+def test_invalid_base_url_is_a_config_error_without_credentials():
+    with pytest.raises(ConfigError) as info:
+        OpenAICompatModel(OpenAICompatEndpoint(provider="openai_compat", base_url="http://a:pw-s3cr3t@h:x/", model="m"))
+    assert "s3cr3t" not in str(info.value)
+
+
+def test_retry_after_as_seconds_or_http_date():
+    assert retry_after_seconds("7") == 7.0
+    assert retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT", now=1445412475.0) == 5.0
+    assert retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT", now=1445412490.0) == 0.0
+    assert retry_after_seconds("soon") is None and retry_after_seconds(None) is None
+
+
+async def test_close_is_idempotent_and_a_later_call_reopens():
+    model = OpenAICompatModel(config())
+    sync, aclient = model._sync_client(), model._aclient()
+    model.close()
+    model.close()
+    await model.aclose()
+    await model.aclose()
+    assert sync.is_closed and aclient.is_closed
+    assert model._sync_client() is not sync
+    model.close()

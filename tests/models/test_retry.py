@@ -69,12 +69,26 @@ def test_other_exceptions_are_not_retried():
     assert fn.calls == 1
 
 
-def test_retry_after_is_honoured_within_the_cap():
+def rate_limited(after: float) -> RateLimited:
     exc = RateLimited("slow down")
-    exc.retry_after = 3.0
+    exc.retry_after = after  # type: ignore[attr-defined]
+    return exc
+
+
+def test_retry_after_is_honoured_within_the_cap():
     slept: list[float] = []
-    retry(Flaky([exc]), RetryConfig(base_delay_s=0.1, max_delay_s=2.0, jitter=0), sleep=slept.append)
-    assert slept == [2.0]
+    config = RetryConfig(base_delay_s=0.1, max_delay_s=2.0, jitter=0)
+    retry(Flaky([rate_limited(1.5), rate_limited(0.01)]), config, sleep=slept.append)
+    # The server's wait when it is longer than the backoff, the backoff when it is longer.
+    assert slept == [1.5, 0.2]
+
+
+def test_retry_after_beyond_the_cap_ends_the_retries_instead_of_calling_early():
+    fn = Flaky([rate_limited(3.0)])
+    slept: list[float] = []
+    with pytest.raises(RateLimited):
+        retry(fn, RetryConfig(base_delay_s=0.1, max_delay_s=2.0, jitter=0), sleep=slept.append)
+    assert fn.calls == 1 and slept == []
 
 
 async def test_async_retry_awaits_the_injected_sleep():

@@ -25,7 +25,11 @@ def endpoint(url: str, **kw) -> OpenAICompatEndpoint:
 @pytest.mark.integration
 @pytest.mark.slow
 def test_real_server_answers_with_usage(llama_server_url):
-    out = OpenAICompatModel(endpoint(llama_server_url)).complete(ASK)
+    model = OpenAICompatModel(endpoint(llama_server_url))
+    try:
+        out = model.complete(ASK)
+    finally:
+        model.close()
     assert out.text
     assert 0 < out.tokens_out <= 16 and out.tokens_in > 5
 
@@ -48,7 +52,10 @@ def test_real_server_json_schema(llama_server_url):
     model = OpenAICompatModel(
         endpoint(llama_server_url, json_mode="json_object", params={"temperature": 0.0, "max_tokens": 40})
     )
-    data = json.loads(model.complete(ASK.model_copy(update={"json_schema": schema})).text)
+    try:
+        data = json.loads(model.complete(ASK.model_copy(update={"json_schema": schema})).text)
+    finally:
+        model.close()
     assert isinstance(data["answer"], str)
 
 
@@ -57,6 +64,7 @@ def test_closed_port_is_provider_unavailable():
     model = OpenAICompatModel(endpoint(f"http://127.0.0.1:{free_port()}/v1", timeout_s=5))
     with pytest.raises(ProviderUnavailable, match="cannot reach"):
         model.complete(ASK)
+    model.close()
 
 
 @pytest.mark.integration
@@ -73,5 +81,6 @@ def test_dead_server_falls_back_to_extractive():
         }
     )
     completion, [call] = pool.complete("remote", ASK.model_copy(update={"chunks": (chunk,)}))
+    pool.close()
     assert completion.text == "Paris is the capital of France."
     assert (call.endpoint, call.fallback_from) == ("extractive", "remote")

@@ -12,7 +12,7 @@ import functools
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from workbench.core.errors import ConfigError, ProviderError, ProviderTimeout, ProviderUnavailable
@@ -23,6 +23,8 @@ from workbench.core.state import ModelCall
 from workbench.core.tokens import cost_of
 from workbench.models._errors import one_line
 from workbench.models.breaker import CircuitBreaker
+from workbench.models.identity import OPERATIONAL, endpoint_identity
+from workbench.models.identity import model_id as short_model_id
 from workbench.models.retry import AsyncSleep, Sleep, aretry, is_retryable, retry
 
 log = logging.getLogger(__name__)
@@ -72,6 +74,7 @@ class EndpointPool:
         self._sleep = sleep
         self._asleep = asleep
         self._lock = threading.Lock()
+        self._identities: dict[tuple[str, bool], dict[str, Any]] = {}
 
     def _valid(self) -> str:
         return ", ".join(sorted(self.configs)) or "(none)"
@@ -95,10 +98,13 @@ class EndpointPool:
         return self._breakers[name]
 
     def warm_up(self, names: list[str] | None = None) -> None:
+        """Load the models behind `names` (default: all) and compute their identities, so the
+        first cache key costs no file hashing."""
         for name in names or list(self.configs):
             warm = getattr(self.model(name), "warm_up", None)
             if warm is not None:
                 warm()
+            self._identity(name, answers_only=False)
 
     def chain(self, name: str) -> list[str]:
         """`name` then its fallbacks, breadth first, each endpoint once."""
@@ -112,14 +118,43 @@ class EndpointPool:
         return order
 
     def fingerprint(self, name: str) -> list[dict[str, Any]]:
-        """The configs of every endpoint a call to `name` may use, for stage cache keys."""
-        out = []
-        for ep in self.chain(name):
-            entry: dict[str, Any] = {"name": ep, "config": self.configs[ep].model_dump(mode="json")}
-            if ep in self._overridden:
-                entry["override"] = type(self._models[ep]).__qualname__
-            out.append(entry)
-        return out
+        """What decides the outputs of a call to `name`, for stage cache keys: the name, config
+        and implementation (`models.identity`) of every endpoint the call may use. Names count:
+        the recorded `ModelCall`s carry them."""
+        return [{"name": ep, **self._identity(ep, answers_only=False)} for ep in self.chain(name)]
+
+    def identity(self, name: str) -> dict[str, Any]:
+        """What decides endpoint `name`'s answers alone (no name, no fallbacks, no operational
+        fields): the key of a cached value that is only an answer, such as a judgment."""
+        return self._identity(name, answers_only=True)
+
+    def _identity(self, name: str, *, answers_only: bool) -> dict[str, Any]:
+        key = (name, answers_only)
+        found = self._identities.get(key)
+        if found is None:
+            # Computed outside the lock: the first one hashes a GGUF file (a fraction of a second).
+            config = self._config(name)
+            override = self._models.get(name) if name in self._overridden else None
+            if override is not None and self._builds(config, override):
+                override = None
+            found = endpoint_identity(config, override=override, answers_only=answers_only)
+            with self._lock:
+                found = self._identities.setdefault(key, found)
+        return found
+
+    def _builds(self, config: ModelEndpoint, model: ChatModel) -> bool:
+        """Whether `model` is what this pool would build for `config` (a caller sharing a loaded
+        model, not a fake): then it is named by its implementation, not as an override."""
+        if type(model) is not self._registry.resolve(config.provider):
+            return False
+        built_from = getattr(model, "config", None)
+        return isinstance(built_from, type(config)) and built_from.model_dump(
+            exclude=set(OPERATIONAL)
+        ) == config.model_dump(exclude=set(OPERATIONAL))
+
+    def model_id(self, name: str) -> str:
+        """A short, credential-free name of the model behind endpoint `name`."""
+        return short_model_id(self._config(name))
 
     # -- calling ---------------------------------------------------------------------------
 
@@ -173,10 +208,25 @@ class EndpointPool:
             fallback_from=None if name == primary else primary,
         )
 
-    def complete(self, name: str, request: GenerationRequest) -> tuple[Completion, list[ModelCall]]:
-        """Answer `request` with endpoint `name` or, failing that, its fallbacks."""
+    def _order(self, name: str, chain: Sequence[str] | None) -> list[str]:
+        if chain is None:
+            return self.chain(name)
+        if not chain:
+            raise ConfigError(f"no endpoint to try for {name!r}: the chain is empty")
+        for ep in chain:
+            self._config(ep)
+        return list(chain)
+
+    def complete(
+        self, name: str, request: GenerationRequest, *, chain: Sequence[str] | None = None
+    ) -> tuple[Completion, list[ModelCall]]:
+        """Answer `request` with endpoint `name` or, failing that, its fallbacks.
+
+        `chain` replaces the endpoints tried (default `self.chain(name)`, `name` first). An
+        answer from any endpoint but `name` is degraded: its `ModelCall.fallback_from` is `name`.
+        Models bound their own sync calls (`timeout_s`)."""
         errors: list[tuple[str, ProviderError]] = []
-        for ep in self.chain(name):
+        for ep in self._order(name, chain):
             started = time.perf_counter()
             try:
                 completion, attempts = retry(
@@ -189,10 +239,13 @@ class EndpointPool:
             return completion, [self._call(name, ep, completion, attempts, started)]
         raise _all_failed(name, errors) from errors[-1][1]
 
-    async def acomplete(self, name: str, request: GenerationRequest) -> tuple[Completion, list[ModelCall]]:
-        """The async twin of `complete`; each attempt is bounded by the endpoint's `timeout_s`."""
+    async def acomplete(
+        self, name: str, request: GenerationRequest, *, chain: Sequence[str] | None = None
+    ) -> tuple[Completion, list[ModelCall]]:
+        """The async twin of `complete`; each attempt is bounded by the endpoint's `timeout_s`,
+        and a timed-out attempt is cancelled (a local generation stops)."""
         errors: list[tuple[str, ProviderError]] = []
-        for ep in self.chain(name):
+        for ep in self._order(name, chain):
             started = time.perf_counter()
             try:
                 completion, attempts = await aretry(
@@ -204,6 +257,34 @@ class EndpointPool:
                 continue
             return completion, [self._call(name, ep, completion, attempts, started)]
         raise _all_failed(name, errors) from errors[-1][1]
+
+    # -- closing ---------------------------------------------------------------------------
+
+    def _built(self) -> list[ChatModel]:
+        with self._lock:
+            return [m for name, m in self._models.items() if name not in self._overridden]
+
+    def close(self) -> None:
+        """Close every model this pool built (llama weights and worker threads, sync HTTP
+        clients); injected overrides are the caller's. Idempotent; a later call builds again."""
+        models = self._built()
+        with self._lock:
+            for name in list(self._models):
+                if name not in self._overridden:
+                    del self._models[name]
+        for model in models:
+            close = getattr(model, "close", None)
+            if callable(close):
+                close()
+
+    async def aclose(self) -> None:
+        """Close the async HTTP clients of the models this pool built (on the loop that used
+        them), then everything `close()` closes."""
+        for model in self._built():
+            aclose = getattr(model, "aclose", None)
+            if callable(aclose):
+                await aclose()
+        self.close()
 
 
 def _record(breaker: CircuitBreaker, exc: ProviderError) -> None:

@@ -1,12 +1,16 @@
 """Any server speaking the OpenAI chat-completions API (llama.cpp server, vLLM, OpenAI, ...).
 
 The API key is read from the environment variable named by `api_key_env` at call time, so it
-never sits in a config, a log or a bundle.
+never sits in a config, a log or a bundle. Credentials written into `base_url` itself
+(`https://user:pass@host`, `?api_key=...`) are redacted from every error and log line; user
+and password are sent as basic auth rather than as part of the URL.
 """
 
 from __future__ import annotations
 
+import email.utils
 import os
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -20,6 +24,7 @@ from workbench.core.errors import (
     RateLimited,
 )
 from workbench.core.protocols import Completion, GenerationRequest
+from workbench.core.redact import redact_text, redact_url
 from workbench.core.schema import OpenAICompatEndpoint
 from workbench.core.tokens import estimate_tokens
 from workbench.models._errors import ProviderRejected
@@ -32,23 +37,33 @@ _RESPONSE_FORMAT: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
 
 
 def _excerpt(text: str, limit: int = 200) -> str:
-    text = " ".join(text.split())
+    text = " ".join(redact_text(text).split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _retry_after(response: httpx.Response) -> float | None:
-    try:
-        return float(response.headers["retry-after"])
-    except (KeyError, ValueError):
+def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
+    """A Retry-After header in seconds: delta-seconds, or an HTTP date (RFC 9110)."""
+    if value is None:
         return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
 def status_error(url: str, response: httpx.Response) -> ProviderError:
-    """The error-tree member for a non-2xx response."""
-    where = f"{url} returned HTTP {response.status_code}: {_excerpt(response.text)}"
+    """The error-tree member for a non-2xx response; `url` appears with credentials redacted."""
+    where = f"{redact_url(url)} returned HTTP {response.status_code}: {_excerpt(response.text)}"
     if response.status_code == 429:
         exc: ProviderError = RateLimited(where)
-        exc.retry_after = _retry_after(response)  # type: ignore[attr-defined]
+        exc.retry_after = retry_after_seconds(response.headers.get("retry-after"))  # type: ignore[attr-defined]
         return exc
     if response.status_code == 408:
         return ProviderTimeout(where)
@@ -58,12 +73,13 @@ def status_error(url: str, response: httpx.Response) -> ProviderError:
 
 
 def transport_error(url: str, exc: httpx.TransportError) -> ProviderError:
-    """The error-tree member for a connection-level failure."""
+    """The error-tree member for a connection-level failure, credentials redacted."""
+    where, what = redact_url(url), redact_text(str(exc)) or type(exc).__name__
     if isinstance(exc, httpx.ConnectTimeout | httpx.ConnectError):
-        return ProviderUnavailable(f"cannot reach {url}: {exc or type(exc).__name__}")
+        return ProviderUnavailable(f"cannot reach {where}: {what}")
     if isinstance(exc, httpx.TimeoutException):
-        return ProviderTimeout(f"{url} timed out: {exc or type(exc).__name__}")
-    return ProviderUnavailable(f"{url} failed: {exc or type(exc).__name__}")
+        return ProviderTimeout(f"{where} timed out: {what}")
+    return ProviderUnavailable(f"{where} failed: {what}")
 
 
 class OpenAICompatModel:
@@ -83,7 +99,19 @@ class OpenAICompatModel:
         self._client = client
         self._async_client = async_client
         self._owned: list[httpx.Client | httpx.AsyncClient] = []
-        self.url = config.base_url.rstrip("/") + "/chat/completions"
+        try:
+            base = httpx.URL(config.base_url)
+            url = base.copy_with(path=base.path.rstrip("/") + "/chat/completions")  # keeps any ?query
+        except httpx.InvalidURL as exc:
+            # Not chained: httpx's message may quote the URL with its credentials.
+            where = redact_url(config.base_url)
+            raise ConfigError(
+                f"invalid base_url {where!r} of model {config.model!r}: {redact_text(str(exc))}"
+            ) from None
+        # `user:pass@` travels as basic auth, so the URL httpx logs and we quote holds none.
+        self._auth = httpx.BasicAuth(url.username, url.password) if url.userinfo else None
+        self.url = str(url.copy_with(username=None, password=None)) if url.userinfo else str(url)
+        self.where = redact_url(self.url)
 
     def _headers(self) -> dict[str, str]:
         name = self.config.api_key_env
@@ -106,12 +134,12 @@ class OpenAICompatModel:
 
     def _parse(self, request: GenerationRequest, response: httpx.Response) -> Completion:
         if response.status_code >= 400:
-            raise status_error(self.url, response)
+            raise status_error(self.where, response)
         try:
             data = response.json()
             text = data["choices"][0]["message"].get("content") or ""
         except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
-            raise ProviderError(f"{self.url} sent a malformed completion: {_excerpt(response.text)}") from exc
+            raise ProviderError(f"{self.where} sent a malformed completion: {_excerpt(response.text)}") from exc
         usage = data.get("usage") or {}
         tokens_in = usage.get("prompt_tokens")
         tokens_out = usage.get("completion_tokens")
@@ -141,24 +169,44 @@ class OpenAICompatModel:
     def complete(self, request: GenerationRequest) -> Completion:
         body, headers = self.payload(request), self._headers()
         try:
-            response = self._sync_client().post(self.url, json=body, headers=headers, timeout=self.config.timeout_s)
+            response = self._sync_client().post(
+                self.url,
+                json=body,
+                headers=headers,
+                auth=self._auth or httpx.USE_CLIENT_DEFAULT,
+                timeout=self.config.timeout_s,
+            )
         except httpx.TransportError as exc:
-            raise transport_error(self.url, exc) from exc
+            raise transport_error(self.where, exc) from exc
         return self._parse(request, response)
 
     async def acomplete(self, request: GenerationRequest) -> Completion:
         body, headers = self.payload(request), self._headers()
         try:
-            response = await self._aclient().post(self.url, json=body, headers=headers, timeout=self.config.timeout_s)
+            response = await self._aclient().post(
+                self.url,
+                json=body,
+                headers=headers,
+                auth=self._auth or httpx.USE_CLIENT_DEFAULT,
+                timeout=self.config.timeout_s,
+            )
         except httpx.TransportError as exc:
-            raise transport_error(self.url, exc) from exc
+            raise transport_error(self.where, exc) from exc
         return self._parse(request, response)
 
     def close(self) -> None:
-        """Close the sync client if this model created it (injected clients are the caller's)."""
-        if self._client is not None and self._client in self._owned:
-            self._client.close()
+        """Close the sync client if this model created it (injected clients are the caller's).
+        Idempotent; a later call opens a new one."""
+        client = self._client
+        if client is not None and client in self._owned:
+            self._owned.remove(client)
+            self._client = None
+            client.close()
 
     async def aclose(self) -> None:
-        if self._async_client is not None and self._async_client in self._owned:
-            await self._async_client.aclose()
+        """Close the async client if this model created it, on the loop that used it. Idempotent."""
+        client = self._async_client
+        if client is not None and client in self._owned:
+            self._owned.remove(client)
+            self._async_client = None
+            await client.aclose()

@@ -3,6 +3,10 @@
 `jitter` in the config blends the two usual schemes: 0 waits exactly the capped exponential
 delay, 1 is "full jitter" (uniform in [0, delay]), values between keep `(1 - jitter)` of the
 delay fixed and randomise the rest.
+
+A server's Retry-After (`exc.retry_after`, seconds, set on `RateLimited`) is honoured: the next
+attempt never comes sooner. If it asks for longer than `max_delay_s`, the longest this endpoint
+may wait, retrying ends there and the error goes to the caller (the pool then tries fallbacks).
 """
 
 from __future__ import annotations
@@ -35,11 +39,17 @@ def backoff_delay(attempt: int, config: RetryConfig, rng: random.Random | None =
     return fixed + (rng or random).uniform(0, cap - fixed)
 
 
-def _delay_for(exc: BaseException, attempt: int, config: RetryConfig, rng: random.Random | None) -> float:
+def _delay_for(exc: BaseException, attempt: int, config: RetryConfig, rng: random.Random | None) -> float | None:
+    """Seconds to wait before the next attempt, or None if the server asks for more than the cap."""
     delay = backoff_delay(attempt, config, rng)
-    retry_after = getattr(exc, "retry_after", None)  # a server's Retry-After wins, within the cap
-    if isinstance(retry_after, int | float):
-        delay = max(delay, min(float(retry_after), config.max_delay_s))
+    retry_after = getattr(exc, "retry_after", None)
+    if isinstance(retry_after, int | float) and retry_after > 0:
+        if retry_after > config.max_delay_s:
+            log.info(
+                "server asks to retry after %gs, beyond max_delay_s=%gs: not retrying", retry_after, config.max_delay_s
+            )
+            return None
+        delay = max(delay, float(retry_after))
     return delay
 
 
@@ -61,6 +71,8 @@ def retry(
             if not is_retryable(exc) or attempt >= config.max_attempts:
                 raise
             delay = _delay_for(exc, attempt, config, rng)
+            if delay is None:
+                raise
             log.debug("attempt %d failed (%s); retrying in %.3fs", attempt, exc, delay)
         sleep(delay)
         attempt += 1
@@ -82,6 +94,8 @@ async def aretry(
             if not is_retryable(exc) or attempt >= config.max_attempts:
                 raise
             delay = _delay_for(exc, attempt, config, rng)
+            if delay is None:
+                raise
             log.debug("attempt %d failed (%s); retrying in %.3fs", attempt, exc, delay)
         await sleep(delay)
         attempt += 1

@@ -1,5 +1,5 @@
 """The seam between ragas and our models: a ragas `InstructorBaseRagasLLM` that answers through a
-`ChatModel`, and a ragas embedding over our `Embedder`.
+call to a model endpoint, and a ragas embedding over our `Embedder`.
 
 Structured output works by sending the response model's JSON schema as
 `GenerationRequest.json_schema`: llama.cpp turns it into a grammar and constrains decoding, an
@@ -19,8 +19,8 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from workbench.core.errors import JudgeParseError, MissingDependency, ProviderTimeout
-from workbench.core.protocols import ChatModel, Completion, Embedder, GenerationRequest
+from workbench.core.errors import JudgeParseError, MissingDependency
+from workbench.core.protocols import Completion, Embedder, GenerationRequest
 
 log = logging.getLogger(__name__)
 
@@ -133,16 +133,6 @@ def _structured_llm_class() -> type:
 def structured_llm(call: Call, *, params: dict[str, Any], max_parse_retries: int, max_items: int | None) -> Any:
     """A fresh ragas LLM for scoring one item; `.retries` and `.calls` count what it spent."""
     return _structured_llm_class()(call, params, max_parse_retries, max_items)
-
-
-def with_timeout(model: ChatModel, timeout_s: float) -> Call:
-    async def call(request: GenerationRequest) -> Completion:
-        try:
-            return await asyncio.wait_for(model.acomplete(request), timeout_s)
-        except TimeoutError as exc:
-            raise ProviderTimeout(f"judge model did not answer within {timeout_s:g}s") from exc
-
-    return call
 
 
 @functools.cache

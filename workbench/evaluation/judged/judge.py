@@ -10,21 +10,25 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import BaseModel
 
 from workbench.core.errors import ConfigError, ProviderError, ProviderUnavailable
-from workbench.core.protocols import ChatModel, Embedder
+from workbench.core.protocols import ChatModel, Completion, Embedder, GenerationRequest
 from workbench.core.registry import Registry
-from workbench.core.schema import LlamaCppEndpoint, ModelEndpoint, OpenAICompatEndpoint
+from workbench.core.schema import ModelEndpoint
+from workbench.core.state import ModelCall
 from workbench.evaluation.base import MetricResult
 from workbench.evaluation.judged._cache import JudgmentCache, judgment_key
-from workbench.evaluation.judged._llm import JudgeParseError, short, structured_llm, with_timeout
+from workbench.evaluation.judged._llm import Call, JudgeParseError, short, structured_llm
+
+if TYPE_CHECKING:
+    from workbench.models.endpoints import EndpointPool
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +37,8 @@ DEFAULT_CACHE = ".workbench/judge_cache.duckdb"
 ADAPTER_VERSION = 1
 # A stop sequence meant for short answers would cut a JSON verdict, so the judge clears it.
 DEFAULT_PARAMS: dict[str, Any] = {"temperature": 0.0, "max_tokens": 512, "stop": None}
-# Fields of an endpoint config that change how it is reached, not what it answers.
-_OPERATIONAL = {"cost", "fallbacks", "timeout_s", "retry", "breaker", "api_key_env", "n_threads"}
+# Local GGUF judges on this workbench are small models: their verdicts are labelled weak.
+_WEAK_BY_DEFAULT = {"llama_cpp": True, "openai_compat": False}
 
 
 def judge_providers() -> Registry:
@@ -48,37 +52,41 @@ def judge_providers() -> Registry:
     )
 
 
-def _package_version(name: str) -> str:
-    try:
-        return metadata.version(name)
-    except metadata.PackageNotFoundError:
-        return "?"
+class JudgeEndpoints(Protocol):
+    """What a judge needs from an endpoint pool (`workbench.models.EndpointPool`): calls with
+    retries, breakers and fallbacks, and the identity of the model behind an endpoint."""
 
+    configs: dict[str, ModelEndpoint]
 
-def _llama_cpp_id(ep: LlamaCppEndpoint) -> str:
-    src = ep.source
-    if src.path is not None:
-        return Path(src.path).name
-    assert src.package is not None
-    return f"{src.package}=={_package_version(src.package)}/{src.pattern}"
+    def chain(self, name: str) -> list[str]: ...
 
+    def identity(self, name: str) -> dict[str, Any]: ...
 
-def _openai_compat_id(ep: OpenAICompatEndpoint) -> str:
-    return f"{ep.model}@{ep.base_url.rstrip('/')}"
+    def model_id(self, name: str) -> str: ...
 
+    def model(self, name: str) -> ChatModel: ...
 
-_MODEL_IDS: dict[str, Callable[[Any], str]] = {"llama_cpp": _llama_cpp_id, "openai_compat": _openai_compat_id}
-# Local GGUF judges on this workbench are small models: their verdicts are labelled weak.
-_WEAK_BY_DEFAULT = {"llama_cpp": True, "openai_compat": False}
+    async def acomplete(
+        self, name: str, request: GenerationRequest, *, chain: Sequence[str] | None = None
+    ) -> tuple[Completion, list[ModelCall]]: ...
+
+    def close(self) -> None: ...
+
+    async def aclose(self) -> None: ...
 
 
 def default_prompt_version() -> str:
-    return f"ragas-{_package_version('ragas')}+wb{ADAPTER_VERSION}"
+    try:
+        ragas = metadata.version("ragas")
+    except metadata.PackageNotFoundError:
+        ragas = "?"
+    return f"ragas-{ragas}+wb{ADAPTER_VERSION}"
 
 
 @dataclass
 class JudgeStats:
-    """What scoring cost: model calls, cache hits, and failures by cause."""
+    """What scoring cost: model calls, cache hits, failures by cause, and verdicts that a
+    fallback endpoint gave (reported, never cached as the judge's own)."""
 
     cache_hits: int = 0
     cache_misses: int = 0
@@ -86,56 +94,62 @@ class JudgeStats:
     parse_retries: int = 0
     parse_failures: int = 0
     provider_failures: int = 0
+    fallback_verdicts: int = 0
 
 
 RunOne = Callable[[Any], Awaitable[float]]
 
 
 class Judge:
-    """An evaluator LLM. Build it with `Judge.from_endpoint`; the constructor only stores.
+    """An evaluator LLM: endpoint `name` of an endpoint pool. Build it with
+    `Judge.from_endpoint`; the constructor only stores.
 
-    `repeats` judges each item that many times (with a different seed each time) and reports the
-    verdicts in `MetricResult.samples`; with temperature 0 they usually agree, so raise the
-    temperature in `params` to measure a judge's variance. `cache_path=None` disables the cache.
+    Every call goes through the pool, so the endpoint's retries (honouring Retry-After),
+    circuit breaker, timeout and fallbacks apply. The judge is named and keyed by `name`, its
+    primary endpoint; a verdict that needed a fallback is counted in `stats.fallback_verdicts`
+    and not cached. `repeats` judges each item that many times (with a different seed each
+    time) and reports the verdicts in `MetricResult.samples`; with temperature 0 they usually
+    agree, so raise the temperature in `params` to measure a judge's variance.
+    `cache_path=None` disables the cache. With `owns_pool`, `close()` closes the pool too.
     """
 
     def __init__(
         self,
         name: str,
-        model: ChatModel,
+        pool: JudgeEndpoints,
         *,
-        model_id: str,
-        identity: Mapping[str, Any],
         weak: bool,
         prompt_version: str | None = None,
         repeats: int = 1,
         params: Mapping[str, Any] | None = None,
         max_parse_retries: int = 2,
         max_items: int | None = 12,
-        timeout_s: float = 120.0,
         cache_path: str | Path | None = DEFAULT_CACHE,
         embedder: Embedder | None = None,
+        owns_pool: bool = False,
     ) -> None:
         if repeats < 1:
             raise ConfigError(f"judge repeats must be at least 1, got {repeats}")
         if max_parse_retries < 0:
             raise ConfigError(f"max_parse_retries must be >= 0, got {max_parse_retries}")
+        endpoint = _judge_endpoint(name, pool.configs.get(name))
         self.name = name
-        self.model = model
-        self.model_id = model_id
+        self.pool = pool
+        self.model_id = pool.model_id(name)
         self.weak = weak
         self.prompt_version = prompt_version or default_prompt_version()
         self.repeats = repeats
         self.params: dict[str, Any] = {**DEFAULT_PARAMS, **(params or {})}
         self.max_parse_retries = max_parse_retries
         self.max_items = max_items
-        self.timeout_s = timeout_s
+        self.timeout_s = endpoint.timeout_s
         self.embedder = embedder
         self.cache = JudgmentCache(cache_path) if cache_path is not None else None
         self.stats = JudgeStats()
-        self._identity = {**identity, "model_id": model_id, "params": self.params, "max_items": max_items}
-        self._call = with_timeout(model, timeout_s)
-        self._owns_model = False
+        self._identity = {**pool.identity(name), "params": self.params, "max_items": max_items}
+        # The extractive baseline cannot judge: a fallback to it would only fail to parse.
+        self._chain = [ep for ep in pool.chain(name) if pool.configs[ep].provider in _WEAK_BY_DEFAULT]
+        self._owns_pool = owns_pool
 
     @classmethod
     def from_endpoint(
@@ -146,31 +160,40 @@ class Judge:
         *,
         weak: bool | None = None,
         registry: Registry | None = None,
+        pool: JudgeEndpoints | None = None,
+        timeout_s: float | None = None,
         **options: Any,
     ) -> Judge:
-        """A judge on a model endpoint config. `model` replaces the provider (tests pass fakes);
-        `weak` defaults to True for llama_cpp endpoints; `options` go to the constructor."""
-        if endpoint.provider not in _MODEL_IDS:
-            raise ConfigError(
-                f"model endpoint {name!r} (provider {endpoint.provider}) cannot judge; "
-                f"valid judge providers: {', '.join(sorted(_MODEL_IDS))}"
-            )
-        identity: dict[str, Any] = {"config": endpoint.model_dump(mode="json", exclude=_OPERATIONAL)}
-        if model is None:
-            model = (registry or judge_providers()).resolve(endpoint.provider)(endpoint)
+        """A judge on model endpoint `name` with config `endpoint`.
+
+        Pass the session's `pool` (whose `configs[name]` is `endpoint`) to share its models,
+        breakers and fallbacks. Without one, the judge builds a pool of its own holding just
+        this endpoint (no fallbacks; `registry` picks the provider classes, `model` replaces
+        the provider as tests do with fakes, `timeout_s` replaces the endpoint's) and closes it
+        in `close()`. `weak` defaults to True for llama_cpp endpoints; `options` go to the
+        constructor."""
+        _judge_endpoint(name, endpoint)
+        if pool is not None:
+            if model is not None or timeout_s is not None or registry is not None:
+                raise ConfigError("a judge on a shared pool takes its model, timeout and providers from the pool")
+            if pool.configs.get(name) != endpoint:
+                raise ConfigError(f"the pool's model endpoint {name!r} is not the endpoint given to the judge")
+            owns = False
         else:
-            identity["override"] = type(model).__qualname__
-        options.setdefault("timeout_s", endpoint.timeout_s)
-        judge = cls(
+            pool = _own_pool(name, endpoint, model, registry, timeout_s)
+            owns = True
+        return cls(
             name,
-            model,
-            model_id=_MODEL_IDS[endpoint.provider](endpoint),
-            identity=identity,
+            pool,
             weak=_WEAK_BY_DEFAULT[endpoint.provider] if weak is None else weak,
+            owns_pool=owns,
             **options,
         )
-        judge._owns_model = "override" not in identity
-        return judge
+
+    @property
+    def model(self) -> ChatModel:
+        """The model behind the judge's primary endpoint."""
+        return self.pool.model(self.name)
 
     @property
     def label(self) -> str:
@@ -188,7 +211,8 @@ class Judge:
         class Ping(BaseModel):
             ok: bool
 
-        llm = structured_llm(self._call, params={**self.params, "max_tokens": 16}, max_parse_retries=0, max_items=None)
+        call, fallbacks = self._caller()
+        llm = structured_llm(call, params={**self.params, "max_tokens": 16}, max_parse_retries=0, max_items=None)
         try:
             await llm.agenerate('Reply with the JSON object {"ok": true}.', Ping)
         except ProviderError as exc:
@@ -197,6 +221,19 @@ class Judge:
             log.warning("judge %s answered the preflight with invalid JSON: %s", self.name, exc)
         finally:
             self.stats.model_calls += llm.calls
+        if fallbacks:
+            log.warning("judge %s is unreachable; its fallback %s answered the preflight", self.name, fallbacks[0])
+
+    def _caller(self) -> tuple[Call, list[str]]:
+        """A call through the pool, and the list it fills with the fallback endpoints that answered."""
+        fallbacks: list[str] = []
+
+        async def call(request: GenerationRequest) -> Completion:
+            completion, calls = await self.pool.acomplete(self.name, request, chain=self._chain)
+            fallbacks.extend(c.endpoint for c in calls if c.fallback_from is not None)
+            return completion
+
+        return call, fallbacks
 
     def _result(self, **kw: Any) -> MetricResult:
         return MetricResult(judge=self.label, prompt_version=self.prompt_version, **kw)
@@ -221,8 +258,9 @@ class Judge:
                 continue
             self.stats.cache_misses += 1
             params = self.params if self.repeats == 1 else {**self.params, "seed": index}
+            call, fallbacks = self._caller()
             llm = structured_llm(
-                self._call, params=params, max_parse_retries=self.max_parse_retries, max_items=self.max_items
+                call, params=params, max_parse_retries=self.max_parse_retries, max_items=self.max_items
             )
             try:
                 value = float(await run(llm))
@@ -244,6 +282,11 @@ class Judge:
                 errors.append(f"no verdict: ragas {metric} returned {value} (the judge extracted nothing to judge)")
                 continue
             samples.append(value)
+            if fallbacks:
+                # Not this judge's verdict: report it, but never serve it later under its key.
+                self.stats.fallback_verdicts += 1
+                log.info("judge %s: a %s verdict came from fallback %s; not cached", self.name, metric, fallbacks[0])
+                continue
             if self.cache is not None:
                 self.cache.put(key, metric=metric, judge=self.label, prompt_version=self.prompt_version, value=value)
         if not samples:
@@ -257,9 +300,41 @@ class Judge:
         )
 
     def close(self) -> None:
-        """Close the cache file, and the model if this judge created it."""
+        """Close the cache file, and the judge's own pool (not a shared one). Idempotent."""
         if self.cache is not None:
             self.cache.close()
-        close = getattr(self.model, "close", None) if self._owns_model else None
-        if callable(close):
-            close()
+        if self._owns_pool:
+            self.pool.close()
+
+    async def aclose(self) -> None:
+        """`close()`, after closing the async HTTP clients of the judge's own pool."""
+        if self._owns_pool:
+            await self.pool.aclose()
+        self.close()
+
+
+def _judge_endpoint(name: str, endpoint: ModelEndpoint | None) -> ModelEndpoint:
+    if endpoint is None:
+        raise ConfigError(f"unknown model endpoint {name!r} for the judge")
+    if endpoint.provider not in _WEAK_BY_DEFAULT:
+        raise ConfigError(
+            f"model endpoint {name!r} (provider {endpoint.provider}) cannot judge; "
+            f"valid judge providers: {', '.join(sorted(_WEAK_BY_DEFAULT))}"
+        )
+    return endpoint
+
+
+def _own_pool(
+    name: str, endpoint: ModelEndpoint, model: ChatModel | None, registry: Registry | None, timeout_s: float | None
+) -> EndpointPool:
+    # Imported here: a standalone judge composes the models layer; `evaluation` does not
+    # depend on it otherwise (a session passes its pool in).
+    from workbench.models.endpoints import EndpointPool
+
+    update: dict[str, Any] = {"fallbacks": []}
+    if timeout_s is not None:
+        update["timeout_s"] = timeout_s
+    own = endpoint.model_copy(update=update)
+    return EndpointPool(
+        {name: own}, {name: model} if model is not None else None, registry=registry or judge_providers()
+    )
