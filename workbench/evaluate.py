@@ -54,7 +54,7 @@ def build_judge(
     return Judge.from_endpoint(
         name,
         config.models[name],
-        model=pool.model(name),
+        pool=pool,
         cache_path=cache_path,
         embedder=embedder,
         repeats=repeats or config.evaluation.judge_repeats,

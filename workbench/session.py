@@ -88,9 +88,8 @@ class Workbench:
     def close(self) -> None:
         """Stop the session's event loop; close its models, HTTP clients and cache file."""
         if self._pool is not None:
-            close_pool = getattr(self._pool, "close", None)
-            if close_pool is not None:
-                close_pool()
+            # Async HTTP clients belong to the session's loop: close them there, then the rest.
+            self.loop.run(self._pool.aclose())
         self.loop.close()
         close_cache = getattr(self.cache, "close", None)
         if close_cache is not None:
