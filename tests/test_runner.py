@@ -182,3 +182,27 @@ def test_a_fallback_answer_is_not_served_once_the_primary_is_back(tmp_path: Path
     frame = back.run("alpha", log=False).frame
     assert frame["answer"].eq("the real answer").all() and not frame["fallback_used"].any()
     assert (frame["cached_stages"] > 0).all()  # the stages before the generator were still reused
+
+
+def test_close_closes_models_http_clients_and_the_cache(tmp_path: Path, two_datasets) -> None:
+    a, _ = two_datasets
+    models = {
+        "extractive": {"provider": "extractive"},
+        "remote": {"provider": "openai_compat", "base_url": "http://127.0.0.1:9/v1", "model": "m"},
+    }
+    wb = Workbench.from_yaml(
+        write_config(tmp_path, a / "corpus.jsonl", models=models),
+        root=tmp_path,
+        embedder=HashingEmbedder(128, min_token_len=3),
+    )
+    wb.run("alpha", log=False)
+    remote = wb.pool.model("remote")
+    sync_client, async_client = remote._sync_client(), wb.loop.run(_make_async(remote))
+    wb.close()
+    assert sync_client.is_closed and async_client.is_closed
+    assert wb.cache._conn is None  # type: ignore[union-attr]
+    wb.close()  # idempotent
+
+
+async def _make_async(model):  # type: ignore[no-untyped-def]
+    return model._aclient()
