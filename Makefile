@@ -3,25 +3,86 @@ SHELL := /bin/bash
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
+# Every extra and the dev tools (what `make test` needs); the `quickstart` extra alone.
 STAMP := $(VENV)/.installed
+QS_STAMP := $(VENV)/.installed-quickstart
+# PyPI has no CPU wheel of llama-cpp-python, so pip compiles llama.cpp. The install builds that
+# wheel into $(WHEELS) while a second pip installs everything else, then installs it from there.
+# It compiles only what the Python package loads, libllama and ggml, with the package's default
+# flags (same machine code, same answers): LLAVA_BUILD=OFF leaves out the multimodal library, and
+# $(LLAMA_LEAN), injected into llama.cpp's CMake project, leaves out its `common` library and
+# HTTP client, which llama-cpp-python forces on but never loads. That is ~40% of the default
+# compile (benchmarks/RESULTS.md). To add a backend, append to these flags, e.g.
+# `make LLAMA_CMAKE_ARGS="$$(make -s llama-cmake-args) -DGGML_CUDA=on"`; `make LLAMA_CMAKE_ARGS=`
+# builds with the package's defaults. Then `rm -r $(WHEELS)` so that the wheel is rebuilt.
+LLAMA_LEAN := $(VENV)/llama-cpp-lean.cmake
+LLAMA_CMAKE_ARGS ?= -DLLAVA_BUILD=OFF -DCMAKE_PROJECT_llama.cpp_INCLUDE=$(abspath $(LLAMA_LEAN))
+LLAMA_VERSION := $(shell sed -n 's/^llama_cpp_python==//p' constraints.txt)
+WHEELS := $(VENV)/wheels
+# An extra minus its `llm` part: what pip installs while llama.cpp compiles.
+QS_BASE_EXTRAS := embeddings,retrieval,guardrails,tracking
+ALL_BASE_EXTRAS := embeddings,retrieval,guardrails,tracking,eval,notebook,dev
 # Offline by default: nothing is fetched from a model hub at run time.
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install quickstart test test-fast lint format bench ui clean
+.PHONY: install install-quickstart venv llama-cmake-args llama-wheel base-deps quickstart test test-fast lint format bench ui clean
 
-$(STAMP): pyproject.toml constraints.txt
+venv:
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or run make PYTHON=/path/to/python3.11"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --upgrade pip wheel setuptools
-	$(BIN)/pip install -c constraints.txt -e '.[all,dev]'
-	touch $(STAMP)
+
+$(LLAMA_LEAN):
+	@mkdir -p $(@D)
+	@printf '%s\n' '# Written by the Makefile, injected by LLAMA_CMAKE_ARGS: a normal variable shadows the' \
+		'# cached LLAMA_BUILD_COMMON that llama-cpp-python forces ON, so common/ is not built.' \
+		'set(LLAMA_BUILD_COMMON OFF)' > $@
+
+llama-cmake-args: $(LLAMA_LEAN)
+	@echo '$(LLAMA_CMAKE_ARGS)'
+
+# Run with -j2 by the stamps below: the compile and the rest of the install overlap.
+llama-wheel: $(LLAMA_LEAN)
+	@mkdir -p $(WHEELS)
+	@if ls $(WHEELS)/llama_cpp_python-$(LLAMA_VERSION)-*.whl >/dev/null 2>&1; then \
+		echo "llama-cpp-python $(LLAMA_VERSION): wheel already in $(WHEELS)"; \
+	elif [ "$$($(BIN)/python -c 'import importlib.metadata as m; print(m.version("llama_cpp_python"))' 2>/dev/null)" = "$(LLAMA_VERSION)" ]; then \
+		echo "llama-cpp-python $(LLAMA_VERSION): already installed"; \
+	else \
+		echo "compiling llama-cpp-python $(LLAMA_VERSION) in the background (log: $(VENV)/llama-build.log)"; \
+		CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip wheel --no-deps -c constraints.txt -w $(WHEELS) \
+			"llama-cpp-python==$(LLAMA_VERSION)" >$(VENV)/llama-build.log 2>&1 \
+		|| { tail -n 40 $(VENV)/llama-build.log; echo "error: llama-cpp-python failed to build (log: $(VENV)/llama-build.log)."; \
+			echo "To build it with the package's default flags instead: make LLAMA_CMAKE_ARGS= $(MAKECMDGOALS)"; exit 1; }; \
+	fi
+
+base-deps:
+	$(BIN)/pip install -c constraints.txt -e '.[$(BASE_EXTRAS)]'
+
+$(STAMP): pyproject.toml constraints.txt
+	$(MAKE) --no-print-directory venv
+	$(MAKE) --no-print-directory -j2 llama-wheel base-deps BASE_EXTRAS=$(ALL_BASE_EXTRAS)
+	$(BIN)/pip install -c constraints.txt --find-links $(WHEELS) -e '.[all,dev]'
+	touch $(STAMP) $(QS_STAMP)
+
+$(QS_STAMP): pyproject.toml constraints.txt
+	@if [ -f $(STAMP) ] && [ $(STAMP) -nt pyproject.toml ] && [ $(STAMP) -nt constraints.txt ]; then \
+		touch $(QS_STAMP); \
+	else \
+		$(MAKE) --no-print-directory venv && \
+		$(MAKE) --no-print-directory -j2 llama-wheel base-deps BASE_EXTRAS=$(QS_BASE_EXTRAS) && \
+		$(BIN)/pip install -c constraints.txt --find-links $(WHEELS) -e '.[quickstart]' && \
+		touch $(QS_STAMP); \
+	fi
 
 install: $(STAMP)
 
-quickstart: install
+install-quickstart: $(QS_STAMP)
+
+quickstart: install-quickstart
 	$(BIN)/python -m workbench ingest experiments/quickstart.yaml
 	$(BIN)/python -m workbench ask experiments/quickstart.yaml "Who picked up the remaining four Premier League packages?"
 	$(BIN)/python -m workbench run experiments/quickstart.yaml --dataset squad_disfl --limit 20
