@@ -133,7 +133,8 @@ def child(config: str, question: str, heavy: list[str]) -> None:
         t = mark(f"import {name}", t)
     wb = Workbench.from_yaml(config, cache=None)
     t = mark("session (config, no cache)", t)
-    _ = wb.embedder
+    wb.embedder.warm_up()  # type: ignore[attr-defined]
+    t = mark("load: embedder (sentence-transformers)", t)
     pipeline = wb.pipeline  # opens the index of the config's corpus: `ingest` finds it unchanged
     t = mark("open index + build pipeline", t)
 
@@ -141,8 +142,8 @@ def child(config: str, question: str, heavy: list[str]) -> None:
         nonlocal t
         for stage in stages:
             label = f"{prefix}{getattr(stage, 'name', type(stage).__name__)}"
-            routes = getattr(stage, "routes", None)  # a route switch: warm each route's stages
-            if isinstance(routes, dict):
+            routes = getattr(stage, "routes", None)  # a route switch: warm each route's own stages
+            if isinstance(routes, dict) and routes and all(hasattr(sub, "stages") for sub in routes.values()):
                 for route, sub in routes.items():
                     warm(list(sub.stages), f"{label}/{route}/")
                 continue
