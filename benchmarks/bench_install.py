@@ -100,6 +100,17 @@ def fresh_env(work: Path) -> dict[str, str]:
     return env
 
 
+# Which library a build step's output belongs to: the first marker found in its path wins.
+_BUILD_PARTS = (
+    ("/tools/mtmd/", "mtmd (multimodal)"),
+    ("/cpp-httplib/", "cpp-httplib"),
+    ("/common/", "llama-common"),
+    ("/ggml-cpu/", "ggml-cpu"),
+    ("/ggml/", "ggml-base"),
+    ("/src/", "libllama"),
+)
+
+
 def ninja_breakdown(build_dir: Path) -> dict[str, float]:
     """Seconds of compile per part of the tree, from ninja's log (wall per job, summed)."""
     logs = list(build_dir.rglob(".ninja_log"))
@@ -111,20 +122,7 @@ def ninja_breakdown(build_dir: Path) -> dict[str, float]:
             continue
         start_ms, end_ms, _, output, _ = line.split("\t")
         seconds = (int(end_ms) - int(start_ms)) / 1000
-        if "/tools/mtmd/" in output:
-            part = "mtmd (multimodal)"
-        elif "/cpp-httplib/" in output:
-            part = "cpp-httplib"
-        elif "/common/" in output:
-            part = "llama-common"
-        elif "/ggml-cpu/" in output:
-            part = "ggml-cpu"
-        elif "/ggml/" in output:
-            part = "ggml-base"
-        elif "/src/" in output:
-            part = "libllama"
-        else:
-            part = "other (links, vendor)"
+        part = next((name for marker, name in _BUILD_PARTS if marker in output), "other (links, vendor)")
         parts[part] += seconds
     return dict(sorted(parts.items(), key=lambda kv: -kv[1]))
 

@@ -27,6 +27,7 @@ from workbench.core.errors import DatasetError, WorkbenchError
 from workbench.core.schema import PipelineConfig
 from workbench.core.stage import Pipeline
 from workbench.core.state import RequestState
+from workbench.core.text import contains_phrase
 from workbench.evaluation import summarize
 
 if TYPE_CHECKING:
@@ -69,7 +70,6 @@ def question_row(
     question: Question, state: RequestState | None, latency_s: float, error: str | None, *, masks_input: bool = False
 ) -> dict[str, Any]:
     """One result row. The question recorded is the one the pipeline saw: after input masking."""
-    from workbench.core.text import contains_phrase
     from workbench.retrieval.hits import first_hit_rank
 
     raw = UNMASKED_PLACEHOLDER if masks_input else question.question

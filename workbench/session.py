@@ -70,6 +70,7 @@ class Workbench:
         self._indexes: OrderedDict[Path, RetrievalIndex] = OrderedDict()
         self._pipelines: dict[str, Pipeline] = {}
         self._corpus_indexes: dict[tuple[str, int, int], Path] = {}
+        self._catalog: IndexCatalog | None = None
         self.loop = LoopThread()
 
     @classmethod
@@ -121,9 +122,11 @@ class Workbench:
 
     @property
     def catalog(self) -> IndexCatalog:
-        from workbench.retrieval.catalog import IndexCatalog
+        if self._catalog is None:
+            from workbench.retrieval.catalog import IndexCatalog
 
-        return IndexCatalog(self.resolve(self.config.store.indexes), self.config.ingestion, self.embedder)
+            self._catalog = IndexCatalog(self.resolve(self.config.store.indexes), self.config.ingestion, self.embedder)
+        return self._catalog
 
     def _corpus_path(self, source: str | Path | None = None) -> Path:
         from workbench.core.errors import ConfigError
@@ -146,13 +149,13 @@ class Workbench:
         self._indexes.move_to_end(key)
         return self._indexes[key]
 
-    def _index_path(self, documents: Sequence[Document] | str | Path) -> Path:
+    def _index_path(self, documents: Sequence[Document] | str | Path, *, recheck: bool = False) -> Path:
         if isinstance(documents, str | Path):
             # A corpus file is read and hashed once per version of the file, not on every ask.
             path = Path(documents)
             stat = path.stat() if path.is_file() else None
             version = (str(path.resolve()), stat.st_mtime_ns, stat.st_size) if stat else None
-            if version is not None and version in self._corpus_indexes:
+            if not recheck and version is not None and version in self._corpus_indexes:
                 return self._corpus_indexes[version]
             built = self.catalog.ensure(path)
             if version is not None:
@@ -197,11 +200,10 @@ class Workbench:
         was indexed under these settings before costs nothing; an edited one re-embeds only
         the documents that changed."""
         corpus = self._corpus_path(source)
-        catalog = self.catalog
-        catalog.ensure(corpus)
+        self._index_path(corpus, recheck=True)
         self._corpus = corpus
-        assert catalog.last_report is not None
-        return catalog.last_report
+        assert self.catalog.last_report is not None
+        return self.catalog.last_report
 
     def warm_up(self) -> None:
         self.pipeline.warm_up()

@@ -28,3 +28,16 @@ def offline_environment() -> None:
     """Set the offline defaults the model libraries read (idempotent; user values win)."""
     for name, value in OFFLINE_DEFAULTS.items():
         os.environ.setdefault(name, value)
+
+
+def quiet_progress_bars() -> None:
+    """Apply `HF_HUB_DISABLE_PROGRESS_BARS` to transformers even when it was imported before
+    the variable was set (it reads it once, at import): a weight-loading bar would otherwise
+    interleave with one-line CLI output."""
+    if os.environ.get("HF_HUB_DISABLE_PROGRESS_BARS") != "1":
+        return
+    try:
+        from transformers.utils import logging as transformers_logging
+    except ImportError:
+        return
+    transformers_logging.disable_progress_bar()

@@ -18,7 +18,7 @@ import numpy as np
 
 from workbench.core.errors import ConfigError, MissingDependency
 from workbench.core.implementation import package_versions
-from workbench.core.offline import offline_environment
+from workbench.core.offline import offline_environment, quiet_progress_bars
 from workbench.core.resources import resolve_source, source_version
 from workbench.core.schema import EmbedderConfig
 
@@ -67,6 +67,7 @@ class SentenceTransformerEmbedder:
                     from sentence_transformers import SentenceTransformer
                 except ImportError as exc:
                     raise MissingDependency("sentence-transformers", "local") from exc
+                quiet_progress_bars()
                 log.info("loading embedder from %s", path)
                 model = SentenceTransformer(str(path), device="cpu")
                 getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
