@@ -228,3 +228,31 @@ def test_prune_removes_a_clearly_worse_variant_and_keeps_a_tied_one() -> None:
 def test_prune_on_a_minimized_objective() -> None:
     rows = make_rows({"v-fast": {"latency": 0.5}, "v-slow": {"latency": 2.0}}, questions=10)
     assert prune(rows, ["v-fast", "v-slow"], objective="latency_s_p95", direction="minimize") == ["v-slow"]
+
+
+def test_an_error_where_the_metric_does_not_apply_is_left_out_not_a_loss() -> None:
+    rows = pd.DataFrame(
+        {
+            "variant": ["a", "a", "b", "b"],
+            "question_id": ["q1", "q2", "q1", "q2"],
+            "error": [None, "boom", None, None],
+            "token_f1": [0.6, math.nan, 0.4, math.nan],  # q2 is unanswerable: no F1 for anyone
+        }
+    )
+    table = per_question(rows, "token_f1", "maximize")
+    assert math.isnan(table.loc["q2", "a"]) and table.loc["q1", "a"] == 0.6
+
+
+def test_equal_costs_are_decided_by_latency_and_the_note_says_so() -> None:
+    rows = make_rows({"v-a": {"shift": 0.005, "latency": 2.0}, "v-b": {"latency": 1.0}}, noise=0.08)
+    sel = select_winner(rows, objective="token_f1", direction="maximize", constraints=[], metrics=["token_f1"])
+    assert sel.best == "v-a" and sel.recommended == "v-b"
+    assert "s p95 latency" in sel.note
+
+
+def test_empty_rows_give_an_empty_board_and_no_winner() -> None:
+    rows = make_rows({"a": {}}, questions=3).iloc[0:0]
+    board = leaderboard(rows, ["token_f1"])
+    assert board.empty and {"variant", "token_f1_ci_low", "latency_s_p95"} <= set(board.columns)
+    sel = select_winner(rows, objective="token_f1", direction="maximize", constraints=[], metrics=["token_f1"])
+    assert sel.best is None and "no variant" in sel.note

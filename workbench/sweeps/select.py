@@ -70,6 +70,7 @@ _CACHE_SENSITIVE = frozenset({"latency_s", "latency_s_p50", "latency_s_p95", "mo
 _PERCENTILES = {"latency_s_p50": 50.0, "latency_s_p95": 95.0}
 # Tie-breaks and what "cheapest" means: cost per 1k questions, then p95 latency.
 _CHEAP = [("cost_per_1k_questions", True), ("latency_s_p95", True)]
+_CHEAP_UNITS = [("cost_per_1k_questions", "per 1k questions"), ("latency_s_p95", "s p95 latency")]
 _PARETO_COSTS: list[tuple[str, Direction]] = [("cost_per_1k_questions", "minimize"), ("latency_s_p95", "minimize")]
 
 
@@ -103,11 +104,15 @@ def _row_values(rows: pd.DataFrame, name: str) -> np.ndarray:
         "model_calls_per_question": lambda: _column(rows, "model_calls"),
         "answer_contains_gold": lambda: _only_where(_column(rows, "contains_gold"), answerable),
         "retrieval_hit_rate": lambda: _only_where(_column(rows, "hit"), answerable * _column(rows, "has_evidence")),
-        "abstention_accuracy": lambda: np.where(
-            np.isnan(answerable), math.nan, (_column(rows, "abstained") == 1 - answerable).astype(float)
-        ),
+        "abstention_accuracy": lambda: _abstention(answerable, _column(rows, "abstained")),
     }
     return derived[name]() if name in derived else _column(rows, name)
+
+
+def _abstention(answerable: np.ndarray, abstained: np.ndarray) -> np.ndarray:
+    """1 where a row abstained exactly when its question was unanswerable; NaN where unknown."""
+    right = (abstained == 1 - answerable).astype(float)
+    return np.where(np.isnan(answerable) | np.isnan(abstained), math.nan, right)
 
 
 def _reduce(name: str, values: np.ndarray) -> float:
@@ -152,6 +157,8 @@ def leaderboard(rows: pd.DataFrame, metrics: list[str], *, seed: int = 0) -> pd.
     cached = cache_served(rows)
     variants = _variants(rows)
     question_ids = rows["question_id"].astype(str).to_numpy()
+    # A run figure's column is its own (error_rate is over all rows, not answered ones).
+    scored = [m for m in dict.fromkeys(metrics) if m not in RUN_METRICS]
     for variant in variants:
         mine = (rows["variant"].astype(str) == variant).to_numpy()
         ok = mine & ~failed
@@ -162,7 +169,7 @@ def leaderboard(rows: pd.DataFrame, metrics: list[str], *, seed: int = 0) -> pd.
             "errors": int((mine & failed).sum()),
             "error_rate": float((mine & failed).sum() / mine.sum()),
         }
-        for metric in metrics:
+        for metric in scored:
             per_q = pd.Series(_row_values(rows, metric)[ok]).groupby(question_ids[ok]).mean()
             ci = bootstrap_ci(per_q.to_numpy(), seed=seed)
             record |= {metric: ci.estimate, f"{metric}_ci_low": ci.low, f"{metric}_ci_high": ci.high}
@@ -173,7 +180,17 @@ def leaderboard(rows: pd.DataFrame, metrics: list[str], *, seed: int = 0) -> pd.
             use = ok & ~cached if name in _CACHE_SENSITIVE and (ok & ~cached).any() else ok
             record[name] = _reduce(name, _row_values(rows, name)[use])
         out.append(record)
-    return pd.DataFrame(out)
+    figures = [f"{m}{suffix}" for m in scored for suffix in ("", "_ci_low", "_ci_high", "_n")]
+    columns = [
+        "variant",
+        "questions",
+        "rows",
+        "errors",
+        "error_rate",
+        *figures,
+        *(n for n in RUN_METRICS if n != "error_rate"),
+    ]
+    return pd.DataFrame(out, columns=columns)
 
 
 # -- per question ------------------------------------------------------------------------------
@@ -194,8 +211,8 @@ def per_question(rows: pd.DataFrame, metric: str, direction: Direction) -> pd.Da
     _check_direction(direction)
     variants = _variants(rows)
     values = _row_values(rows, metric)
-    if metric in _CACHE_SENSITIVE:
-        values[cache_served(rows)] = math.nan
+    left_out = cache_served(rows) if metric in _CACHE_SENSITIVE else np.zeros(len(rows), dtype=bool)
+    values[left_out] = math.nan
     qids = rows["question_id"].astype(str).to_numpy()
     if metric != "error_rate":
         failed = errored(rows)
@@ -206,7 +223,8 @@ def per_question(rows: pd.DataFrame, metric: str, direction: Direction) -> pd.Da
             worst = min(0.0, float(seen.min())) if direction == "maximize" else float(seen.max())
             applies = pd.Series(~np.isnan(values)).groupby(qids).transform("any").to_numpy()
             answered_any = pd.Series(~failed).groupby(qids).transform("any").to_numpy()
-            values[failed & (applies | ~answered_any)] = worst
+            # As in compare, a cache-served row is left out even when it errored.
+            values[failed & ~left_out & (applies | ~answered_any)] = worst
     frame = pd.DataFrame({"variant": rows["variant"].astype(str).to_numpy(), "question_id": qids, "v": values})
     table = frame.pivot_table(index="question_id", columns="variant", values="v", aggfunc="mean", dropna=False)
     table = table.reindex(columns=variants).sort_index()
@@ -358,11 +376,12 @@ def select_winner(
     feasible = [str(v) for v in board.loc[board["feasible"], "variant"]]
     candidates = board[board["feasible"] & board["objective_score"].notna()]
     if candidates.empty:
-        note = (
-            _infeasible_note(board, constraints, violations)
-            if not feasible
-            else f"No feasible variant has a value for {objective}, so there is no winner."
-        )
+        if board.empty:
+            note = "The rows hold no variant, so there is no winner."
+        elif not feasible:
+            note = _infeasible_note(board, constraints, violations)
+        else:
+            note = f"No feasible variant has a value for {objective}, so there is no winner."
         empty = pd.DataFrame(columns=_COMPARISON_COLUMNS)
         return Selection(None, None, [], feasible, violations, empty, board, note)
 
@@ -391,10 +410,13 @@ def _winner_note(
         if recommended == best:
             note += ", and it is also the cheapest of them, so it is recommended."
         else:
-            cost = {v: _fmt(float(figures.at[v, "cost_per_1k_questions"])) for v in (recommended, best)}
+            # Cheapest by cost per 1k questions, or by p95 latency when the costs are equal.
+            column, unit = next(
+                ((c, u) for c, u in _CHEAP_UNITS if figures.at[recommended, c] != figures.at[best, c]), _CHEAP_UNITS[-1]
+            )
             note += (
-                f"; the cheapest of them, {recommended}, is recommended"
-                f" ({cost[recommended]} vs {cost[best]} per 1k questions)."
+                f"; the cheapest of them, {recommended}, is recommended ({_fmt(float(figures.at[recommended, column]))}"
+                f" vs {_fmt(float(figures.at[best, column]))} {unit})."
             )
     if infeasible:
         note += f" {infeasible} variant{'s' if infeasible > 1 else ''} failed the constraints."
