@@ -255,6 +255,10 @@ def build_parser() -> argparse.ArgumentParser:
     cmp_.add_argument("--metrics", help="comma-separated metric names (default: all shared)")
     cmp_.add_argument("--tracking-uri", help="MLflow tracking URI (default: sqlite:///mlflow.db)")
     cmp_.set_defaults(func=cmd_compare)
+
+    from workbench.sweeps.command import add_parser as add_sweep
+
+    add_sweep(sub)
     return parser
 
 

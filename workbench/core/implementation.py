@@ -60,3 +60,9 @@ def package_version(distribution: str) -> str:
 
 def package_versions(distributions: tuple[str, ...]) -> dict[str, str]:
     return {name: package_version(name) for name in distributions}
+
+
+def workbench_code_version() -> str:
+    """A hash of every source file of the workbench: what a journal of finished results (a
+    sweep's) is only valid for."""
+    return _hash_files(list(_folder_files(_PACKAGE_ROOT)))
