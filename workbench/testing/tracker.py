@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
     from workbench.core.schema import PromptTemplate
     from workbench.core.state import RequestState
+    from workbench.tracking.sweep_log import SweepLog, SweepRunIds
     from workbench.tracking.traces import SpanRecord
 
 
@@ -63,6 +64,7 @@ class InMemoryTracker:
         self.traces: list[TrackedTrace] = []
         self.prompts: dict[str, list[Any]] = {}  # registered name -> content of versions 1, 2, ...
         self.feedback: list[TrackedFeedback] = []
+        self.sweeps: dict[str, SweepLog] = {}  # sweep id -> the last SweepLog logged for it
         self.fail = fail
         self._ids = itertools.count(1)
 
@@ -186,3 +188,16 @@ class InMemoryTracker:
 
     def delete_feedback(self, *, trace_id: str, assessment_id: str) -> None:
         self.feedback = [f for f in self.feedback if f.feedback_id != assessment_id]
+
+    def log_sweep(self, sweep: SweepLog) -> SweepRunIds:
+        """Keep `sweep` in `self.sweeps` (a re-log replaces it); ids derive from the sweep and variant ids."""
+        from workbench.tracking.sweep_log import SweepRunIds
+
+        if self.fail is not None:
+            raise TrackingError(self.fail)
+        self.sweeps[sweep.sweep_id] = sweep
+        return SweepRunIds(
+            parent_run_id=f"mem-sweep-{sweep.sweep_id}",
+            child_run_ids={v.variant: f"mem-{sweep.sweep_id}-{v.variant}" for v in sweep.variants},
+            model_ids={v.variant: f"m-mem-{sweep.sweep_id}-{v.variant}" for v in sweep.variants},
+        )

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
     from workbench.core.schema import PromptTemplate
     from workbench.core.state import RequestState
+    from workbench.tracking.sweep_log import SweepLog, SweepRunIds
 
 log = logging.getLogger(__name__)
 
@@ -216,6 +217,17 @@ class MlflowTracker:
                 metadata=metadata,
             ),
         )
+
+    def log_sweep(self, sweep: SweepLog) -> SweepRunIds:
+        """Log a sweep as a parent run with a child run and LoggedModel per variant, in the
+        experiment `sweep.name`; idempotent per sweep id. See `workbench.tracking.sweep_log`."""
+        from workbench.tracking.sweep_log import write_sweep
+
+        experiment_id = self._call("get or create experiment", lambda: self._experiment_id(sweep.name))
+        ids: SweepRunIds = self._call(
+            f"log sweep '{sweep.name}'", lambda: write_sweep(self.client, sweep, experiment_id)
+        )
+        return ids
 
     def run_tags(self, run_id: str) -> dict[str, str]:
         """The tags of a run (dataset, dataset_hash, code_version, ...)."""

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
     from workbench.core.schema import PromptTemplate
     from workbench.core.state import RequestState
+    from workbench.tracking.sweep_log import SweepLog, SweepRunIds
 
 
 @runtime_checkable
@@ -69,4 +70,9 @@ class Tracker(Protocol):
 
     def delete_feedback(self, *, trace_id: str, assessment_id: str) -> None:
         """Remove feedback logged by `log_feedback`."""
+        ...
+
+    def log_sweep(self, sweep: SweepLog) -> SweepRunIds:
+        """Log a finished sweep: a parent run, one child run and model per variant, traces with
+        scores. Idempotent per `sweep.sweep_id`: logging again reuses or replaces, never duplicates."""
         ...
