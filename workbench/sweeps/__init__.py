@@ -17,7 +17,6 @@ _EXPORTS = {
     "plan_sweep": "workbench.sweeps.engine",
     "run_sweep": "workbench.sweeps.engine",
     "Variant": "workbench.sweeps.expand",
-    "expand": "workbench.sweeps.expand",
     "SweepPlan": "workbench.sweeps.result",
     "SweepResult": "workbench.sweeps.result",
     "SweepSpec": "workbench.sweeps.spec",

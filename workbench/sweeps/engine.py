@@ -136,8 +136,12 @@ def run_sweep(
 
         if executor not in executor_registry().names():
             raise ConfigError(f"unknown executor {executor!r}; valid: {', '.join(executor_registry().names())}")
-        runner = SweepRunner(sweep, resources, _executor(executor, sweep, resources), progress=progress, on_row=on_row)
-        result = runner.run(retry_errors=retry_errors)
+        chosen = _executor(executor, sweep, resources)
+        runner = SweepRunner(sweep, resources, chosen, progress=progress, on_row=on_row)
+        try:
+            result = runner.run(retry_errors=retry_errors)
+        finally:
+            chosen.close()  # a Ray executor's actors (and a local cluster it started) end here
         result.rows_path = _rows_path(sweep.root, sweep.spec.name, sweep.id)
         _write_rows(result.rows, result.rows_path)
         result.parent_run_id = _log(sweep, result, tracker)
