@@ -7,27 +7,29 @@ stopped generation raises `ProviderTimeout` (never a cut-off answer) and release
 lock within one token; only prompt evaluation, which checks nothing, can delay it. Async calls
 run on the model's own one-thread executor, so a slow or abandoned generation never holds a
 thread of the event loop's default executor, and a call cancelled before it started never runs.
+
+The variants of a sweep pass one `LlamaWeights` to all their models: each GGUF then loads once,
+and the models sharing it share its lock and worker thread too (`_llama_weights`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import atexit
 import concurrent.futures
-import functools
 import logging
 import threading
 import time
-from collections.abc import Callable
 from typing import Any
 
-from workbench.core.errors import MissingDependency, ProviderError, ProviderTimeout
-from workbench.core.offline import offline_environment
+from workbench.core.errors import ProviderError, ProviderTimeout
 from workbench.core.protocols import Completion, GenerationRequest
 from workbench.core.resources import resolve_source
 from workbench.core.schema import LlamaCppEndpoint
 from workbench.models._errors import ProviderRejected
+from workbench.models._llama_weights import LlamaWeights, LoadedLlama, _never
 from workbench.models._messages import chat_messages, merged_params
+
+__all__ = ["LlamaCppModel", "LlamaWeights"]
 
 log = logging.getLogger(__name__)
 
@@ -41,56 +43,56 @@ class LlamaCppModel:
 
     The constructor only stores the config; weights load on first use or in `warm_up()`.
     A `Llama` object is not thread-safe, so every call holds one lock.
+
+    With `weights`, the model uses the `Llama` that `weights` loads for its GGUF file, `n_ctx`
+    and `n_threads`, shared with every other model built with the same `weights`, and with it
+    their lock and worker thread. `close()` then stops only this model's calls; the weights stay
+    loaded until `weights.close()`.
     """
 
-    def __init__(self, config: LlamaCppEndpoint) -> None:
+    def __init__(self, config: LlamaCppEndpoint, *, weights: LlamaWeights | None = None) -> None:
         self.config = config
-        self._llm: Any = None
-        self._model_name = ""
-        self._lock = threading.RLock()
-        self._state_lock = threading.Lock()
-        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
-        self._in_flight: set[threading.Event] = set()
+        self._weights = weights
+        self._loaded: LoadedLlama | None = None
+        if weights is None:
+            self._loaded = LoadedLlama(
+                lambda: resolve_source(config.source), n_ctx=config.n_ctx, n_threads=config.n_threads
+            )
+
+    def _shared(self) -> LoadedLlama:
+        if self._loaded is None:
+            assert self._weights is not None
+            self._loaded = self._weights.get(self.config)
+        return self._loaded
 
     @property
     def model_name(self) -> str:
-        return self._model_name
+        return self._loaded.model_name if self._loaded is not None else ""
+
+    @property
+    def _lock(self) -> threading.RLock:
+        return self._shared().lock
+
+    @property
+    def _llm(self) -> Any:
+        return self._shared().llm
+
+    @_llm.setter
+    def _llm(self, llm: Any) -> None:  # tests hand in a fake `Llama`
+        self._shared().llm = llm
 
     def warm_up(self) -> None:
-        self._load()
-
-    def _load(self) -> Any:
-        with self._lock:
-            if self._llm is None:
-                llama_class = _stoppable_llama()
-                path = resolve_source(self.config.source)
-                log.info("loading GGUF %s (n_ctx=%d)", path, self.config.n_ctx)
-                self._llm = llama_class(
-                    model_path=str(path),
-                    n_ctx=self.config.n_ctx,
-                    n_threads=self.config.n_threads,
-                    verbose=False,
-                )
-                self._model_name = path.stem
-                # Free the weights before interpreter shutdown tears down llama.cpp's globals;
-                # Llama.__del__ at that point prints an ignored TypeError.
-                atexit.register(self.close)
-            return self._llm
+        self._shared().load()
 
     def close(self) -> None:
-        """Stop generations in flight, drop queued calls, free the weights. Idempotent; a later
-        call loads the model again."""
-        with self._state_lock:
-            for flag in self._in_flight:
-                flag.set()
-            executor, self._executor = self._executor, None
-        if executor is not None:
-            executor.shutdown(wait=False, cancel_futures=True)
-        with self._lock:  # a stopped generation releases it within a token
-            if self._llm is not None:
-                self._llm.close()
-                self._llm = None
-        atexit.unregister(self.close)
+        """Stop this model's generations in flight and drop its queued calls; free the weights
+        unless they are shared (`weights.close()` frees those). Idempotent; a later call loads
+        the model again if need be."""
+        if self._weights is None:
+            assert self._loaded is not None
+            self._loaded.close()
+        elif self._loaded is not None:
+            self._loaded.stop(self)
 
     def _kwargs(self, request: GenerationRequest) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"messages": chat_messages(request), **merged_params(self.config.params, request)}
@@ -104,14 +106,14 @@ class LlamaCppModel:
         deadline = time.monotonic() + self.config.timeout_s
         flag = cancel if cancel is not None else threading.Event()
         kwargs = self._kwargs(request)
-        if not self._lock.acquire(timeout=self.config.timeout_s):
+        loaded = self._shared()
+        if not loaded.lock.acquire(timeout=self.config.timeout_s):
             raise ProviderTimeout(f"llama.cpp model stayed busy for {self.config.timeout_s:g}s")
-        with self._state_lock:
-            self._in_flight.add(flag)
+        loaded.started(flag, self)
         try:
             if flag.is_set():
                 raise ProviderTimeout("llama.cpp call was cancelled before it started")
-            llm = self._load()
+            llm = loaded.load()
             stopped = threading.Event()
 
             def should_stop() -> bool:
@@ -130,11 +132,10 @@ class LlamaCppModel:
             except RuntimeError as exc:
                 raise ProviderError(f"llama.cpp failed: {exc}") from exc
         finally:
-            if self._llm is not None:
-                self._llm.should_stop = _never
-            with self._state_lock:
-                self._in_flight.discard(flag)
-            self._lock.release()
+            if loaded.llm is not None:
+                loaded.llm.should_stop = _never
+            loaded.finished(flag)
+            loaded.lock.release()
         if stopped.is_set():
             why = "was cancelled" if flag.is_set() else f"did not finish within {self.config.timeout_s:g}s"
             raise ProviderTimeout(f"llama.cpp generation {why}; stopped after the last token")
@@ -144,20 +145,15 @@ class LlamaCppModel:
             text=text.strip(),
             tokens_in=int(usage.get("prompt_tokens", 0)),
             tokens_out=int(usage.get("completion_tokens", 0)),
-            model=self._model_name,
+            model=loaded.model_name,
         )
 
-    def _pool(self) -> concurrent.futures.ThreadPoolExecutor:
-        with self._state_lock:
-            if self._executor is None:
-                self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="llama-cpp")
-            return self._executor
-
     async def acomplete(self, request: GenerationRequest) -> Completion:
-        """`complete` on this model's own worker thread. Cancelling the awaiting task (a
-        timeout) stops the generation, and returns once the lock is free again."""
+        """`complete` on this model's own worker thread (shared with the models sharing its
+        weights). Cancelling the awaiting task (a timeout) stops the generation, and returns once
+        the lock is free again."""
         flag = threading.Event()
-        future = self._pool().submit(self.complete, request, cancel=flag)
+        future = self._shared().submit(self, self.complete, request, cancel=flag)
         try:
             return await asyncio.wrap_future(future)
         except asyncio.CancelledError:
@@ -165,32 +161,6 @@ class LlamaCppModel:
             if not future.cancel():  # already running: let it see the flag and let go of the lock
                 await _settle(future, STOP_GRACE_S)
             raise
-
-
-def _never() -> bool:
-    return False
-
-
-@functools.cache
-def _stoppable_llama() -> type:
-    """`llama_cpp.Llama` whose every completion also stops when `should_stop()` turns true."""
-    offline_environment()
-    try:
-        from llama_cpp import Llama, StoppingCriteriaList
-    except ImportError as exc:
-        raise MissingDependency("llama-cpp-python", "local") from exc
-
-    class StoppableLlama(Llama):  # type: ignore[misc]
-        should_stop: Callable[[], bool] = staticmethod(_never)
-
-        def create_completion(self, *args: Any, **kwargs: Any) -> Any:
-            # The chat handlers pass their own criteria (end-of-turn tokens), if any.
-            ours = StoppingCriteriaList([lambda _ids, _logits: self.should_stop()])
-            ours.extend(kwargs.get("stopping_criteria") or [])
-            kwargs["stopping_criteria"] = ours
-            return super().create_completion(*args, **kwargs)
-
-    return StoppableLlama
 
 
 async def _settle(future: concurrent.futures.Future[Any], timeout: float) -> None:

@@ -1,0 +1,213 @@
+"""Loaded llama.cpp weights: a `Llama`, the lock its calls hold and the thread they run on.
+
+A `LlamaCppModel` owns one `LoadedLlama` by default. A `LlamaWeights` (made by a sweep and
+passed to every model it builds) hands the same `LoadedLlama` to all models of one GGUF file,
+context size and thread count, so the variants of a sweep load each model once and their calls
+queue on one lock and one worker thread.
+"""
+
+from __future__ import annotations
+
+import atexit
+import concurrent.futures
+import functools
+import logging
+import threading
+from collections.abc import Callable, Hashable
+from pathlib import Path
+from typing import Any
+
+from workbench.core.errors import MissingDependency
+from workbench.core.offline import offline_environment
+from workbench.core.resources import resolve_source
+from workbench.core.schema import LlamaCppEndpoint
+
+log = logging.getLogger(__name__)
+
+_MB = 1 << 20
+
+
+class LoadedLlama:
+    """One `Llama`, loaded on first use, with everything its callers share.
+
+    `lock` serializes calls (a `Llama` is not thread-safe); async calls run on the one-thread
+    executor behind `submit`; the cancel flags of calls in flight and the queued calls are kept
+    by owner, so one model sharing the weights can stop its own calls and leave the others be.
+    """
+
+    def __init__(
+        self, locate: Callable[[], Path], *, n_ctx: int, n_threads: int | None, prompt_cache_mb: int = 0
+    ) -> None:
+        self.lock = threading.RLock()
+        self.llm: Any = None
+        self.model_name = ""
+        self._locate = locate
+        self._n_ctx = n_ctx
+        self._n_threads = n_threads
+        self._prompt_cache_mb = prompt_cache_mb
+        self._state_lock = threading.Lock()
+        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self._in_flight: dict[threading.Event, Hashable] = {}
+        self._queued: dict[concurrent.futures.Future[Any], Hashable] = {}
+
+    def load(self) -> Any:
+        """The `Llama`, loaded now if it is not yet."""
+        with self.lock:
+            if self.llm is None:
+                path = self._locate()
+                log.info("loading GGUF %s (n_ctx=%d)", path, self._n_ctx)
+                llm = _stoppable_llama()(
+                    model_path=str(path), n_ctx=self._n_ctx, n_threads=self._n_threads, verbose=False
+                )
+                if self._prompt_cache_mb > 0:
+                    llm.set_cache(_prompt_cache(self._prompt_cache_mb * _MB))
+                self.llm, self.model_name = llm, path.stem
+                # Free the weights before interpreter shutdown tears down llama.cpp's globals;
+                # Llama.__del__ at that point prints an ignored TypeError.
+                atexit.register(self.close)
+            return self.llm
+
+    def started(self, flag: threading.Event, owner: Hashable) -> None:
+        with self._state_lock:
+            self._in_flight[flag] = owner
+
+    def finished(self, flag: threading.Event) -> None:
+        with self._state_lock:
+            self._in_flight.pop(flag, None)
+
+    def submit(
+        self, owner: Hashable, fn: Callable[..., Any], /, *args: Any, **kwargs: Any
+    ) -> concurrent.futures.Future[Any]:
+        """Queue `fn` on the worker thread, on behalf of `owner`."""
+        with self._state_lock:
+            if self._executor is None:
+                self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="llama-cpp")
+            future = self._executor.submit(fn, *args, **kwargs)
+            self._queued[future] = owner
+        future.add_done_callback(self._forget)
+        return future
+
+    def _forget(self, future: concurrent.futures.Future[Any]) -> None:
+        with self._state_lock:
+            self._queued.pop(future, None)
+
+    def stop(self, owner: Hashable) -> None:
+        """Stop `owner`'s generations in flight and drop its queued calls; others carry on."""
+        with self._state_lock:
+            flags = [flag for flag, by in self._in_flight.items() if by is owner]
+            queued = [future for future, by in self._queued.items() if by is owner]
+        for flag in flags:
+            flag.set()
+        for future in queued:
+            future.cancel()
+
+    def close(self) -> None:
+        """Stop every generation in flight, drop queued calls, free the weights. Idempotent; a
+        later call loads the model again."""
+        with self._state_lock:
+            for flag in self._in_flight:
+                flag.set()
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=False, cancel_futures=True)
+        with self.lock:  # a stopped generation releases it within a token
+            if self.llm is not None:
+                self.llm.close()
+                self.llm = None
+        atexit.unregister(self.close)
+
+
+class LlamaWeights:
+    """GGUF models shared by every `LlamaCppModel` built with this object: a sweep makes one and
+    passes it to the models of all its variants.
+
+    Each (GGUF file, `n_ctx`, `n_threads`) loads at most once, on first use, whatever the
+    endpoints' other settings (`params`, `timeout_s`, ...); the models of one such key share one
+    `Llama`, one lock and one worker thread, so their calls run one at a time. Closing a model
+    stops only its own calls; `close()` here frees every model loaded.
+
+    `prompt_cache_mb` > 0 gives each loaded model a RAM cache of that size holding the evaluated
+    state of recent prompts (llama-cpp-python's `LlamaRAMCache`), so a prompt sharing its start
+    with any recent prompt, not only the previous one, evaluates just the rest. Answers do not
+    change (the state restored is the one a full evaluation computes); see
+    benchmarks/RESULTS.md for when it pays.
+    """
+
+    def __init__(self, *, prompt_cache_mb: int = 0) -> None:
+        if prompt_cache_mb < 0:
+            raise ValueError("prompt_cache_mb must be >= 0")
+        self.prompt_cache_mb = prompt_cache_mb
+        self._lock = threading.Lock()
+        self._loaded: dict[tuple[Path, int, int | None], LoadedLlama] = {}
+
+    def get(self, config: LlamaCppEndpoint) -> LoadedLlama:
+        """The shared model for `config`'s file, context size and thread count (not loaded yet
+        if no call needed it)."""
+        path = resolve_source(config.source).resolve()
+        key = (path, config.n_ctx, config.n_threads)
+        with self._lock:
+            loaded = self._loaded.get(key)
+            if loaded is None:
+                loaded = LoadedLlama(
+                    lambda: path, n_ctx=config.n_ctx, n_threads=config.n_threads, prompt_cache_mb=self.prompt_cache_mb
+                )
+                self._loaded[key] = loaded
+            return loaded
+
+    def __len__(self) -> int:
+        """How many models are loaded now."""
+        with self._lock:
+            return sum(loaded.llm is not None for loaded in self._loaded.values())
+
+    def close(self) -> None:
+        """Stop every call in flight and free every loaded model; a later call loads again."""
+        with self._lock:
+            loaded = list(self._loaded.values())
+        for each in loaded:
+            each.close()
+
+
+def _prompt_cache(capacity_bytes: int) -> Any:
+    return _prompt_cache_class()(capacity_bytes)
+
+
+@functools.cache
+def _prompt_cache_class() -> type:
+    from llama_cpp import LlamaRAMCache
+
+    class PromptCache(LlamaRAMCache):  # type: ignore[misc]
+        """`LlamaRAMCache` counting all it holds: a saved state also keeps a copy of the logits
+        of every prompt token (n_tokens x n_vocab floats, ~85 MB for 430 SmolLM2 tokens), which
+        the stock cache leaves out of its size and so outgrows its capacity ~10 times."""
+
+        @property
+        def cache_size(self) -> int:
+            return sum(s.llama_state_size + s.scores.nbytes for s in self.cache_state.values())
+
+    return PromptCache
+
+
+def _never() -> bool:
+    return False
+
+
+@functools.cache
+def _stoppable_llama() -> type:
+    """`llama_cpp.Llama` whose every completion also stops when `should_stop()` turns true."""
+    offline_environment()
+    try:
+        from llama_cpp import Llama, StoppingCriteriaList
+    except ImportError as exc:
+        raise MissingDependency("llama-cpp-python", "local") from exc
+
+    class StoppableLlama(Llama):  # type: ignore[misc]
+        should_stop: Callable[[], bool] = staticmethod(_never)
+
+        def create_completion(self, *args: Any, **kwargs: Any) -> Any:
+            # The chat handlers pass their own criteria (end-of-turn tokens), if any.
+            ours = StoppingCriteriaList([lambda _ids, _logits: self.should_stop()])
+            ours.extend(kwargs.get("stopping_criteria") or [])
+            kwargs["stopping_criteria"] = ours
+            return super().create_completion(*args, **kwargs)
+
+    return StoppableLlama
