@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 STAGE_PREFIX = "t_"
 ASSESSMENT_SOURCE = "workbench.sweep"
 _SEARCH_PAGE = 500
+TRACE_WRITERS = 4
 
 
 def _missing(value: Any) -> bool:
@@ -111,9 +112,15 @@ def variant_traces(
 
 
 def write_variant_traces(tracing: Any, experiment_id: str, infos: list[Any], spans: list[Any]) -> None:
-    """Start every trace (assessments included), then write the spans in batches."""
-    for info in infos:
-        tracing.start_trace(info)
+    """Start every trace (assessments included), then write the spans in batches.
+
+    Traces are started from a few threads: each is its own transaction, and on SQLite the
+    commits queue up while the next traces are prepared (on a server, requests overlap).
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=TRACE_WRITERS, thread_name_prefix="workbench-trace") as pool:
+        list(pool.map(tracing.start_trace, infos))
     for start in range(0, len(spans), SPANS_PER_BATCH):
         tracing.log_spans(experiment_id, spans[start : start + SPANS_PER_BATCH])
 
