@@ -172,6 +172,8 @@ class SweepView:
     def on_row(self, row: Mapping[str, Any]) -> None:
         """Count one finished row and, when the throttle allows, redraw the leaderboard."""
         with self._lock:
+            if not self.done:
+                self._started = self._clock()  # time the sweep, not how long the view waited
             self._rows.append({k: v for k, v in row.items() if k not in _HEAVY})
             self.done += 1
             self.errors += row.get("error") is not None
@@ -256,7 +258,7 @@ class SweepView:
                 self.labels |= dict(zip(result.variants["variant"], result.variants["label"], strict=True))
             spent = result.spent
             self.progress.max = max(self.done, 1)
-            self.progress.value = self.done
+            self.progress.value = self.progress.max  # full even when every row was resumed
             self.progress.bar_style = "success" if result.status == "finished" and not self.errors else "warning"
             self.status.value = html.escape(
                 f"{result.status} · {self.done} new rows ({len(result.rows)} in all) · {self.errors} errors · "
