@@ -99,9 +99,7 @@ class _Flaky(ExtractiveModel):
         return super().complete(request)
 
 
-def test_errors_are_rows_kept_apart_and_retry_errors_reruns_only_them(
-    sweep_spec: Path, small_dataset: Path
-) -> None:
+def test_errors_are_rows_kept_apart_and_retry_errors_reruns_only_them(sweep_spec: Path, small_dataset: Path) -> None:
     from workbench.core.config import load_yaml
     from workbench.core.schema import PipelineConfig
 

@@ -12,8 +12,7 @@ from workbench.core.config import load_yaml
 from workbench.core.errors import ConfigError
 from workbench.core.schema import PipelineConfig
 from workbench.sweeps import SweepSpec, load_spec
-from workbench.sweeps.expand import expand
-from workbench.sweeps.expand import set_dotted
+from workbench.sweeps.expand import expand, set_dotted
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import html
 import math
-import re
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -39,9 +38,6 @@ _HEAVY = ("contexts", "retrieved", "question", "answer", "gold_answer", "guards_
 _SHOWN_RUN = ("latency_s_p95", "cost_per_1k_questions", "tokens_per_question")
 _WINNER_CSS = "background-color: #d4edda; font-weight: bold"
 _RECOMMENDED_CSS = "background-color: #d6eaf8"
-# `select._winner_note` opens with "<variant> is best on <objective> (": the result keeps no
-# other record of the objective it was picked on.
-_NOTE_OBJECTIVE = re.compile(r" is best on (\S+) \(")
 
 
 def _widgets() -> Any:
@@ -308,9 +304,8 @@ class SweepView:
 
 
 def _objective(result: SweepResult) -> str | None:
-    """The objective the winner was picked on, as the result's note names it."""
-    found = _NOTE_OBJECTIVE.search(result.note)
-    return found.group(1) if found else None
+    """The objective the winner was picked on."""
+    return result.objective
 
 
 def _labels(result: SweepResult) -> dict[str, str]:

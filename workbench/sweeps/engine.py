@@ -95,7 +95,7 @@ class _Sweep:
 
 
 def _rows_path(root: Path, name: str, sweep: str) -> Path:
-    return root / "results" / "sweeps" / name / f"{sweep}.parquet"
+    return (root / "results" / "sweeps" / name / f"{sweep}.parquet").resolve()
 
 
 def plan_sweep(spec: str | Path, dataset: str | Path, *, root: str | Path = ".", limit: int | None = None) -> SweepPlan:

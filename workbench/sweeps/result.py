@@ -61,6 +61,8 @@ class SweepResult:
     pareto: list[str]
     note: str
     spent: Spent
+    objective: str = "token_f1"
+    direction: str = "maximize"
     search_leaderboard: pd.DataFrame = field(default_factory=pd.DataFrame)
     violations: dict[str, list[str]] = field(default_factory=dict)
     rows_path: Path | None = None
@@ -99,6 +101,8 @@ class SweepResult:
             "tied": self.tied,
             "pareto": self.pareto,
             "note": self.note,
+            "objective": self.objective,
+            "direction": self.direction,
             "rows": str(self.rows_path) if self.rows_path else None,
             "row_count": len(self.rows),
             "errors": int(self.rows["error"].notna().sum()) if "error" in self.rows else 0,

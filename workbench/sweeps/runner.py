@@ -176,6 +176,8 @@ class SweepRunner:
             pareto=front,
             note=final.note if final else "no question finished",
             spent=self.journal.spent(self.sweep.id),
+            objective=self.spec.objective.metric,
+            direction=self.spec.objective.resolved_direction,
             search_leaderboard=searched.leaderboard if searched else empty,
             violations=final.violations if final else {},
         )
