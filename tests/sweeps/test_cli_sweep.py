@@ -17,7 +17,7 @@ import pytest
 
 from tests.sweeps.conftest import write_spec
 from workbench.cli import main
-from workbench.sweeps.engine import JOURNAL_FILE
+from workbench.sweeps.sweep import JOURNAL_FILE
 
 KEY = ["variant", "question_id", "repeat"]
 

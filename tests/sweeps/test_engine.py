@@ -14,7 +14,7 @@ from tests.sweeps.conftest import write_spec
 from workbench.core.protocols import Completion, GenerationRequest
 from workbench.models.extractive import ExtractiveModel
 from workbench.sweeps import plan_sweep, run_sweep
-from workbench.sweeps.engine import JOURNAL_FILE
+from workbench.sweeps.sweep import JOURNAL_FILE
 from workbench.testing.embedders import HashingEmbedder
 
 KEY = ["variant", "question_id", "repeat"]
@@ -139,10 +139,10 @@ def test_variants_share_models_and_reuse_unchanged_stages(tmp_path: Path, small_
 
 
 def test_one_loaded_model_per_endpoint_config(sweep_spec: Path, small_dataset: Path) -> None:
-    from workbench.sweeps.engine import _Sweep
     from workbench.sweeps.resources import SharedResources
+    from workbench.sweeps.sweep import Sweep
 
-    sweep = _Sweep(sweep_spec, small_dataset, root=sweep_spec.parent, limit=4)
+    sweep = Sweep(sweep_spec, small_dataset, root=sweep_spec.parent, limit=4)
     resources = SharedResources(sweep.root, cache=None, embedder=HashingEmbedder())
     try:
         pools = [resources.pool(v.config) for v in sweep.variants]

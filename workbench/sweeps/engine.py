@@ -19,79 +19,14 @@ from typing import Any
 import pandas as pd
 
 from workbench.core.cache import SqliteStageCache
-from workbench.core.config import dump_yaml, load_yaml
-from workbench.core.dataset import Question, load_dataset
 from workbench.core.errors import ConfigError
 from workbench.core.protocols import ChatModel, Embedder
-from workbench.core.schema import PipelineConfig
-from workbench.sweeps.budget import BudgetMeter
-from workbench.sweeps.executors import Executor, Job, LocalExecutor, executor_registry
-from workbench.sweeps.expand import Variant, expand
-from workbench.sweeps.journal import Journal
-from workbench.sweeps.plan import estimate, split_questions, sweep_id, variants_frame, work_items
+from workbench.sweeps.executors import Executor, LocalExecutor, executor_registry
 from workbench.sweeps.resources import SharedResources
 from workbench.sweeps.result import SweepPlan, SweepResult
-from workbench.sweeps.spec import load_spec
+from workbench.sweeps.sweep import Sweep
 
 log = logging.getLogger(__name__)
-
-JOURNAL_FILE = "sweeps.sqlite"
-
-
-class _Sweep:
-    """One sweep's state while it runs; `run_sweep` and `plan_sweep` are its front doors."""
-
-    def __init__(self, spec_path: str | Path, dataset: str | Path, *, root: str | Path, limit: int | None) -> None:
-        self.root = Path(root)
-        spec_file = Path(spec_path)
-        if not spec_file.is_absolute() and not spec_file.exists():
-            spec_file = self.root / spec_file
-        self.spec, base_path = load_spec(spec_file)
-        self.spec_yaml = dump_yaml(self.spec)
-        self.base = load_yaml(PipelineConfig, base_path)
-        try:
-            self.variants: list[Variant] = expand(self.spec, self.base)
-        except ConfigError as exc:
-            raise ConfigError(f"{spec_file}: {exc}") from exc
-        self.by_id = {v.id: v for v in self.variants}
-        self.configs = {v.id: v.config for v in self.variants}
-        self.dataset = load_dataset(dataset, base=self.root).limit(limit)
-        confirm = self.spec.confirm
-        self.search_q, self.confirm_q = split_questions(self.dataset.questions, confirm.holdout, confirm.seed)
-        self.id = sweep_id(self.spec, self.base, self.dataset, self.dataset.questions)
-        self.state_dir = (self.root / self.base.store.cache).parent
-        self.journal = Journal(self.state_dir / JOURNAL_FILE)
-
-    @property
-    def concurrency(self) -> int:
-        return self.spec.concurrency or self.base.concurrency
-
-    def job(self) -> Job:
-        return Job(
-            root=self.root,
-            configs=self.configs,
-            dataset=self.dataset,
-            metrics=self.spec.scored_metrics,
-            k=self.base.evaluation.k,
-            concurrency=self.concurrency,
-        )
-
-    def plan(self) -> SweepPlan:
-        done = self.journal.done_keys(self.id)
-        items = work_items(self.configs, self.search_q, self.spec.repeats, "search", done)
-        total = len(self.variants) * len(self.dataset.questions) * self.spec.repeats
-        return SweepPlan(
-            sweep_id=self.id,
-            name=self.spec.name,
-            strategy=self.spec.search.strategy,
-            variants=variants_frame(self.variants),
-            questions=len(self.search_q),
-            confirm_questions=len(self.confirm_q),
-            items=len(items),
-            done=len(done),
-            total_upper_bound=total,
-            estimate=estimate(items, self.configs),
-        )
 
 
 def _rows_path(root: Path, name: str, sweep: str) -> Path:
@@ -100,7 +35,7 @@ def _rows_path(root: Path, name: str, sweep: str) -> Path:
 
 def plan_sweep(spec: str | Path, dataset: str | Path, *, root: str | Path = ".", limit: int | None = None) -> SweepPlan:
     """What `run_sweep` would do, and an upper bound on what it would cost; runs nothing."""
-    sweep = _Sweep(spec, dataset, root=root, limit=limit)
+    sweep = Sweep(spec, dataset, root=root, limit=limit)
     try:
         return sweep.plan()
     finally:
@@ -128,7 +63,7 @@ def run_sweep(
     nothing, or a tracker object. `embedder`, `models` and `cache` replace the real ones, as in
     `Workbench`. `on_row` sees every row as it is recorded (a notebook's live leaderboard).
     """
-    sweep = _Sweep(spec, dataset, root=root, limit=limit)
+    sweep = Sweep(spec, dataset, root=root, limit=limit)
     stage_cache = SqliteStageCache(sweep.root / sweep.base.store.cache) if cache == "auto" else cache
     resources = SharedResources(sweep.root, cache=stage_cache, embedder=embedder, models=models)
     try:
@@ -151,7 +86,7 @@ def run_sweep(
         sweep.journal.close()
 
 
-def _executor(name: str, sweep: _Sweep, resources: SharedResources) -> Executor:
+def _executor(name: str, sweep: Sweep, resources: SharedResources) -> Executor:
     from workbench.evaluation.metrics import build_metrics
 
     if name == "local":
@@ -176,7 +111,7 @@ def _tracker(tracker: Any, root: Path) -> Any:
     return MlflowTracker(os.environ.get("MLFLOW_TRACKING_URI") or root / "mlflow.db")
 
 
-def _log(sweep: _Sweep, result: SweepResult, tracker: Any) -> str | None:
+def _log(sweep: Sweep, result: SweepResult, tracker: Any) -> str | None:
     chosen = _tracker(tracker, sweep.root)
     if chosen is None or result.rows.empty:
         return None
@@ -186,10 +121,3 @@ def _log(sweep: _Sweep, result: SweepResult, tracker: Any) -> str | None:
     if run_id:
         sweep.journal.set_status(sweep.id, result.status, parent_run_id=run_id)
     return run_id
-
-
-def questions_by_id(questions: list[Question]) -> dict[str, Question]:
-    return {q.id: q for q in questions}
-
-
-__all__ = ["BudgetMeter", "plan_sweep", "run_sweep"]

@@ -99,13 +99,19 @@ def build_variant(base: dict[str, Any], chosen: dict[str, tuple[Any, dict[str, A
     return Variant(f"v-{digest(params, 8)}", params, overrides, config, config_hash)
 
 
+def _samples(spec: SweepSpec) -> bool:
+    """Whether the variants are a random draw (`random`, or `halving` with `samples`) rather
+    than the whole grid."""
+    return spec.search.strategy == "random" or (spec.search.strategy == "halving" and spec.search.samples is not None)
+
+
 def _sampler(spec: SweepSpec, grid: dict[str, list[int]]) -> Any:
     try:
         import optuna
     except ImportError as exc:
         raise MissingDependency("optuna", "sweeps") from exc
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    if spec.search.strategy == "random":
+    if _samples(spec):
         return optuna.samplers.RandomSampler(seed=spec.search.seed)
     return optuna.samplers.GridSampler(grid, seed=spec.search.seed)
 
@@ -137,7 +143,7 @@ def expand(spec: SweepSpec, base: PipelineConfig) -> list[Variant]:
             study.stop()
 
     # A random sampler may repeat a point: allow extra draws before giving up.
-    trials = wanted * 20 if spec.search.strategy == "random" else size
+    trials = wanted * 20 if _samples(spec) else size
     study.optimize(draw, n_trials=trials, callbacks=[enough])
     # Grid order is the sampler's shuffle; keep the spec's order instead, so runs read naturally.
     order = {canonical_json(v.params): v for v in variants.values()}

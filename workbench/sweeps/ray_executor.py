@@ -20,6 +20,7 @@ import dataclasses
 import logging
 import math
 import os
+import socket
 import sys
 import threading
 from collections import deque
@@ -134,10 +135,13 @@ class RayExecutor:
             return self._ray
         address = self.address or os.environ.get("RAY_ADDRESS") or None
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-        if address is None and "ray" not in sys.modules:
-            # Ray replaces a loopback node address with the machine's outward one unless
-            # "clusters" are off; off, a local head and its workers listen on 127.0.0.1 only.
+        if (address is None or _loopback(address)) and "ray" not in sys.modules:
+            # Ray replaces a loopback address (ours, or the one we connect to) with the
+            # machine's outward one unless "clusters" are off; off, a local head and its workers
+            # listen on 127.0.0.1 only, and a head started that way is reachable at 127.0.0.1.
             os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+        if address is not None:
+            _reachable(address)
         try:
             import ray
         except ImportError as exc:
@@ -285,6 +289,27 @@ class RayExecutor:
             self._ray.shutdown()
         self._owns_connection = False
         self._ray = None
+
+
+def _host_port(address: str) -> tuple[str, int] | None:
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    return (host.strip("[]"), int(port)) if host and port.isdigit() else None
+
+
+def _loopback(address: str) -> bool:
+    parsed = _host_port(address)
+    return parsed is not None and (parsed[0] in {"localhost", "::1"} or parsed[0].startswith("127."))
+
+
+def _reachable(address: str) -> None:
+    """Fail in seconds on a wrong address: Ray itself retries an unreachable one for minutes."""
+    parsed = _host_port(address)
+    if parsed is None:  # "auto", "local": Ray finds the cluster itself
+        return
+    try:
+        socket.create_connection(parsed, timeout=5).close()
+    except OSError as exc:
+        raise WorkbenchError(f"cannot reach the Ray cluster at {address}: {_first_line(exc)}") from exc
 
 
 def _worker_failure(exc: BaseException, item: WorkItem) -> WorkbenchError:

@@ -12,8 +12,8 @@ import pandas as pd
 from workbench.core.config import dump_yaml
 
 if TYPE_CHECKING:
-    from workbench.sweeps.engine import _Sweep
     from workbench.sweeps.result import SweepResult
+    from workbench.sweeps.sweep import Sweep
 
 
 def _figures(board: pd.DataFrame, variant: str) -> dict[str, float]:
@@ -29,7 +29,7 @@ def _figures(board: pd.DataFrame, variant: str) -> dict[str, float]:
     return out
 
 
-def sweep_log(tracker: Any, sweep: _Sweep, result: SweepResult) -> str | None:
+def sweep_log(tracker: Any, sweep: Sweep, result: SweepResult) -> str | None:
     """Log `result` (idempotently per sweep id) and return the parent run's id."""
     from workbench.tracking.sweep_log import SweepLog, VariantLog, log_sweep
 

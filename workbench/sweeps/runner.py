@@ -17,8 +17,8 @@ from workbench.sweeps.result import SweepResult
 from workbench.sweeps.select import Selection, pareto_front, prune, select_winner
 
 if TYPE_CHECKING:
-    from workbench.sweeps.engine import _Sweep
     from workbench.sweeps.resources import SharedResources
+    from workbench.sweeps.sweep import Sweep
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 class SweepRunner:
     def __init__(
         self,
-        sweep: _Sweep,
+        sweep: Sweep,
         resources: SharedResources,
         executor: Executor,
         *,

@@ -39,7 +39,9 @@ _LOWER_IS_BETTER: frozenset[str] = frozenset()
 
 class SearchConfig(ConfigModel):
     strategy: Literal["grid", "random", "halving"] = "grid"
-    samples: int | None = Field(None, gt=0, description="random: variants drawn; default: all of the grid")
+    samples: int | None = Field(
+        None, gt=0, description="random (and halving): variants drawn at random; default: the whole grid"
+    )
     seed: int = 0
     initial_questions: int = Field(8, gt=1, description="halving: questions in the first rung")
     factor: int = Field(2, ge=2, description="halving: each rung multiplies the questions by this")

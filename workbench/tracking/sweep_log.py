@@ -35,8 +35,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from workbench.core.redact import redact_url
 from workbench.tracking import _limits
+from workbench.tracking._artifacts import CONFIG_ARTIFACT, TABLE_ARTIFACT
 from workbench.tracking._frame import json_safe_table
-from workbench.tracking.mlflow_tracker import CONFIG_ARTIFACT, TABLE_ARTIFACT
 
 if TYPE_CHECKING:
     import pandas as pd
