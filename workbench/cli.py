@@ -188,8 +188,10 @@ def cmd_cache(args: argparse.Namespace) -> int:
 
 def cmd_schema(args: argparse.Namespace) -> int:
     from workbench.core.schema import PipelineConfig
+    from workbench.sweeps.spec import SweepSpec
 
-    print(json.dumps(PipelineConfig.model_json_schema(), indent=2, sort_keys=True))
+    model = SweepSpec if args.sweep else PipelineConfig
+    print(json.dumps(model.model_json_schema(), indent=2, sort_keys=True))
     return 0
 
 
@@ -240,6 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
     sc.set_defaults(func=cmd_score)
 
     schema = sub.add_parser("schema", help="print the JSON schema of pipeline configs, for editors")
+    schema.add_argument("--sweep", action="store_true", help="the schema of sweep specs instead")
     schema.set_defaults(func=cmd_schema)
 
     cache = sub.add_parser("cache", help="show or clear the stage cache")

@@ -116,3 +116,12 @@ def test_shipped_sweep_round_trips_and_expands() -> None:
     axes = set(spec.axes)
     assert {"retrieval.mode", "retrieval.top_k", "prompt", "generation.model", "routing.threshold"} <= axes
     assert {v.config.generation.model for v in variants} == {"smollm2", "extractive"}
+
+
+def test_published_sweep_schema_is_current() -> None:
+    import json
+
+    published = json.loads((REPO / "experiments" / "sweeps" / "sweep.schema.json").read_text())
+    assert published == json.loads(json.dumps(SweepSpec.model_json_schema())), (
+        "regenerate with: python -m workbench schema --sweep > experiments/sweeps/sweep.schema.json"
+    )
