@@ -136,12 +136,23 @@ def evaluate(
 
 def _attach_traces_and_prompts(ctx: RunContext, out: EvalResult, execution: Execution) -> None:
     from workbench.tracking.prompts import register_prompts
-    from workbench.tracking.traces import log_request_traces
+    from workbench.tracking.traces import log_request_traces, row_scores
 
     assert ctx.tracker is not None and out.run_id is not None
-    ids = execution.frame["question_id"].tolist()
-    done = [(s, q) for s, q in zip(execution.states, ids, strict=True) if s is not None]
+    # Each answered question's scores go on its trace as assessments (failed and NaN ones left out).
+    names = out.scores["metric"].tolist() if not out.scores.empty else []
+    rows = execution.frame.to_dict(orient="records")
+    done = [
+        (s, str(r["question_id"]), row_scores(r, names))
+        for s, r in zip(execution.states, rows, strict=True)
+        if s is not None
+    ]
     out.trace_ids = log_request_traces(
-        ctx.tracker, ctx.config.name, out.run_id, [s for s, _ in done], [q for _, q in done]
+        ctx.tracker,
+        ctx.config.name,
+        out.run_id,
+        [s for s, _, _ in done],
+        [q for _, q, _ in done],
+        scores=[scores for _, _, scores in done],
     )
     out.prompt_uris = register_prompts(ctx.tracker, ctx.config.prompts, out.run_id)

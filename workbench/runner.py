@@ -32,6 +32,7 @@ from workbench.evaluation import summarize
 
 if TYPE_CHECKING:
     from workbench.tracking import Tracker
+    from workbench.tracking.tracker import DatasetRef, ModelRef
 
 log = logging.getLogger(__name__)
 
@@ -220,6 +221,8 @@ def execute(ctx: RunContext, dataset: Dataset, *, progress: bool) -> Execution:
 
 
 def run_tags(ctx: RunContext, ds: Dataset) -> dict[str, str]:
+    from workbench.tracking.tracker import CONFIG_HASH_TAG, config_hash
+
     return {
         "dataset": ds.name,
         "dataset_hash": ds.content_hash,
@@ -227,7 +230,24 @@ def run_tags(ctx: RunContext, ds: Dataset) -> dict[str, str]:
         "code_version": code_version(),
         "config_name": ctx.config.name,
         "workbench.run_key": ctx.run_key,
+        CONFIG_HASH_TAG: config_hash(ctx.config.model_dump(mode="json")),
     }
+
+
+# The role of the dataset input of a run of each kind, as MLflow's views show it.
+DATASET_CONTEXTS = {"eval": "evaluation", "run": "run"}
+_DATASET_COLUMNS = ["question_id", "question", "gold_answer"]
+
+
+def tracked_refs(ctx: RunContext, ds: Dataset, frame: pd.DataFrame, kind: str) -> tuple[DatasetRef, ModelRef]:
+    """What a tracked run was made on and with: the dataset (questions as the pipeline saw them,
+    masked, never the raw ones) and the config, as MLflow's dataset input and LoggedModel."""
+    from workbench.tracking.tracker import DatasetRef, ModelRef, config_hash
+
+    resolved = ctx.config.model_dump(mode="json")
+    preview = frame[[c for c in _DATASET_COLUMNS if c in frame]].reset_index(drop=True)
+    dataset = DatasetRef(ds.name, ds.content_hash, preview, DATASET_CONTEXTS.get(kind, kind))
+    return dataset, ModelRef(ctx.config.name, config_hash(resolved), flatten(resolved))
 
 
 def record(
@@ -246,6 +266,7 @@ def record(
     parquet = write_parquet_atomic(frame, results_path(ctx, ds))
     run_id = None
     if ctx.tracker is not None:
+        dataset, model = tracked_refs(ctx, ds, frame, kind)
         run_id = ctx.tracker.log_run(
             experiment=ctx.config.name,
             run_name=f"{ctx.config.name}-{ds.name}-{kind}",
@@ -255,6 +276,8 @@ def record(
             tags=run_tags(ctx, ds) | {"workbench.kind": kind} | (tags or {}),
             table=frame,
             artifacts=[parquet],
+            dataset=dataset,
+            model=model,
         )
     append_duckdb(frame.assign(run_id=run_id or ""), ctx.results_dir / "results.duckdb")
     return RunResult(run_id, frame, metrics, parquet)

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from workbench.core.state import RequestState
     from workbench.tracking.sweep_log import SweepLog, SweepRunIds
     from workbench.tracking.traces import SpanRecord
+    from workbench.tracking.tracker import DatasetRef, ModelRef
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,8 @@ class TrackedRun:
     tags: dict[str, str]
     table: pd.DataFrame | None
     artifacts: list[Path] = field(default_factory=list)
+    dataset: DatasetRef | None = None
+    model: ModelRef | None = None
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,8 @@ class TrackedTrace:
     question_id: str
     request_id: str
     spans: list[SpanRecord]
+    scores: dict[str, float] = field(default_factory=dict)  # what MLflow holds as CODE assessments
+    model_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -57,7 +62,10 @@ class TrackedFeedback:
 
 
 class InMemoryTracker:
-    """Records every `log_run` in `self.runs`. Pass `fail=...` to make logging raise `TrackingError`."""
+    """Records every `log_run` in `self.runs`. Pass `fail=...` to make logging raise `TrackingError`.
+
+    A run logged with a `ModelRef` is tagged `workbench.model_id` = `m-mem-<config hash>`, so
+    runs of one config share a model id, as they share a LoggedModel in MLflow."""
 
     def __init__(self, *, fail: str | None = None) -> None:
         self.runs: list[TrackedRun] = []
@@ -85,13 +93,20 @@ class InMemoryTracker:
         tags: dict[str, str] | None = None,
         table: pd.DataFrame | None = None,
         artifacts: Sequence[Path] = (),
+        dataset: DatasetRef | None = None,
+        model: ModelRef | None = None,
     ) -> str:
+        from workbench.tracking.tracker import MODEL_ID_TAG
+
         if self.fail is not None:
             raise TrackingError(self.fail)
         missing = [str(p) for p in artifacts if not Path(p).is_file()]
         if missing:
             raise TrackingError(f"artifact file not found: {', '.join(missing)}")
         run_id = f"mem-{next(self._ids):04d}"
+        tags = dict(tags or {})
+        if model is not None:
+            tags[MODEL_ID_TAG] = f"m-mem-{model.config_hash}"
         self.runs.append(
             TrackedRun(
                 run_id=run_id,
@@ -100,9 +115,11 @@ class InMemoryTracker:
                 config_yaml=config_yaml,
                 params=param_items(params),
                 metrics=metric_items(metrics),
-                tags=tag_items(tags or {}),
+                tags=tag_items(tags),
                 table=None if table is None else table.copy(),
                 artifacts=[Path(p) for p in artifacts],
+                dataset=dataset,
+                model=model,
             )
         )
         return run_id
@@ -136,19 +153,34 @@ class InMemoryTracker:
         run_id: str | None,
         states: Sequence[RequestState],
         question_ids: Sequence[str],
+        scores: Sequence[Mapping[str, float]] | None = None,
     ) -> list[str]:
-        from workbench.tracking.traces import build_spans
+        from workbench.tracking.traces import MODEL_ID_TAG, build_spans, score_value
 
         if self.fail is not None:
             raise TrackingError(self.fail)
         if len(states) != len(question_ids):
             raise TrackingError(f"got {len(states)} request states but {len(question_ids)} question ids")
+        if scores is not None and len(scores) != len(states):
+            raise TrackingError(f"got {len(states)} request states but {len(scores)} score rows")
+        model_id = None
         if run_id is not None:
-            experiment = experiment or self._run(run_id).experiment
+            run = self._run(run_id)
+            experiment = experiment or run.experiment
+            model_id = run.tags.get(MODEL_ID_TAG)
+        rows: Sequence[Mapping[str, float]] = scores if scores is not None else [{}] * len(states)
         ids = []
-        for state, question_id in zip(states, question_ids, strict=True):
+        for state, question_id, row in zip(states, question_ids, rows, strict=True):
+            kept = {name: v for name, raw in row.items() if (v := score_value(raw)) is not None}
             trace = TrackedTrace(
-                f"tr-mem-{next(self._ids):04d}", experiment, run_id, question_id, state.request_id, build_spans(state)
+                f"tr-mem-{next(self._ids):04d}",
+                experiment,
+                run_id,
+                question_id,
+                state.request_id,
+                build_spans(state),
+                scores=kept,
+                model_id=model_id,
             )
             self.traces.append(trace)
             ids.append(trace.trace_id)

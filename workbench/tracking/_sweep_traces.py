@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from workbench.core.state import RequestState, StageTiming
-from workbench.tracking.traces import SPANS_PER_BATCH, _to_mlflow, build_spans
+from workbench.tracking.traces import SPANS_PER_BATCH, _to_mlflow, build_spans, row_scores, score_feedback
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -73,11 +73,10 @@ def variant_traces(
     tags: dict[str, str],
 ) -> tuple[list[Any], list[Any], int]:
     """The `TraceInfo`s (scores attached) and spans of one variant's rows, and the score count."""
-    from mlflow.entities import AssessmentSource, Feedback, TraceState
+    from mlflow.entities import TraceState
 
     stages = [str(c).removeprefix(STAGE_PREFIX) for c in table.columns if str(c).startswith(STAGE_PREFIX)]
     metrics = [m for m in metric_names if m in table.columns]
-    source = AssessmentSource(source_type="CODE", source_id=ASSESSMENT_SOURCE)
     rows = table.to_dict(orient="records")
     # Rows are laid out a millisecond apart, ending now, so the UI lists them in table order.
     end = time.time() - len(rows) * 1e-3
@@ -89,13 +88,9 @@ def variant_traces(
         question_id = str(row.get("question_id", index))
         info, trace_spans = _to_mlflow(build_spans(state), state, question_id, experiment_id, run_id)
         metadata = {"question_id": question_id, "repeat": str(row.get("repeat", 0)), **tags}
-        feedback = []
-        for name in metrics:
-            value = _score(row.get(name))
-            if value is not None:
-                feedback.append(
-                    Feedback(name=name, value=value, source=source, trace_id=info.trace_id, metadata=metadata)
-                )
+        feedback = score_feedback(
+            info.trace_id, row_scores(row, metrics), source_id=ASSESSMENT_SOURCE, metadata=metadata
+        )
         scores += len(feedback)
         error = _text(row.get("error"))
         infos.append(

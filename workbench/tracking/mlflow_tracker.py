@@ -10,6 +10,11 @@ the run artifacts go next to the database, in `mlruns/` (never in whatever the c
 Nothing this tracker writes or says carries a credential: params, tags and the config YAML are
 redacted (`workbench.core.redact`), and so is the tracking URI (`http://user:pass@host`) in its
 repr, its log lines and its errors.
+
+A run logged with a `DatasetRef` gets it as an MLflow dataset input; with a `ModelRef`, it is
+linked to its config's LoggedModel (one per experiment and config hash: the first run of a
+config creates it and lists it in its outputs, later runs list it in their inputs), its
+metrics are attributed to that model and dataset, and it is tagged `workbench.model_id`.
 """
 
 from __future__ import annotations
@@ -28,7 +33,9 @@ from workbench.core.errors import MissingDependency, TrackingError
 from workbench.core.offline import offline_environment
 from workbench.core.redact import redact_text, redact_url
 from workbench.tracking import _limits
+from workbench.tracking._artifacts import CONFIG_ARTIFACT, TABLE_ARTIFACT
 from workbench.tracking._frame import json_safe_table
+from workbench.tracking.tracker import CONFIG_HASH_TAG, MODEL_ID_TAG
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -37,12 +44,13 @@ if TYPE_CHECKING:
     from workbench.core.schema import PromptTemplate
     from workbench.core.state import RequestState
     from workbench.tracking.sweep_log import SweepLog, SweepRunIds
+    from workbench.tracking.tracker import DatasetRef, ModelRef
 
 log = logging.getLogger(__name__)
 
 DEFAULT_DB = "mlflow.db"
-TABLE_ARTIFACT = "results_table.json"
-CONFIG_ARTIFACT = "config.yaml"
+MODEL_TYPE = "rag-pipeline"
+_SWEEP_ID_TAG = "workbench.sweep_id"  # a sweep's models are its own: replaced when it is re-logged
 
 
 def resolve_tracking_uri(tracking_uri: str | Path | None = None) -> str:
@@ -136,8 +144,13 @@ class MlflowTracker:
         tags: dict[str, str] | None = None,
         table: pd.DataFrame | None = None,
         artifacts: Sequence[Path] = (),
+        dataset: DatasetRef | None = None,
+        model: ModelRef | None = None,
     ) -> str:
-        """Log one run; returns its MLflow run id. Raises `TrackingError` with one clear line."""
+        """Log one run; returns its MLflow run id. Raises `TrackingError` with one clear line.
+
+        `dataset` becomes the run's dataset input; `model` links the run to its config's
+        LoggedModel (see the module docstring)."""
         missing = [str(p) for p in artifacts if not Path(p).is_file()]
         if missing:
             raise TrackingError(f"artifact file not found: {', '.join(missing)}")
@@ -149,7 +162,8 @@ class MlflowTracker:
         )
         run_id: str = run.info.run_id
         try:
-            self._log_values(run_id, params, metrics)
+            model_id = self._link(experiment_id, run_id, dataset, model)
+            self._log_values(run_id, params, metrics, model_id=model_id, dataset=dataset)
             client.log_text(run_id, redact_url(config_yaml), CONFIG_ARTIFACT)
             if table is not None:
                 client.log_table(run_id, data=json_safe_table(table), artifact_file=TABLE_ARTIFACT)
@@ -182,13 +196,17 @@ class MlflowTracker:
         run_id: str | None,
         states: Sequence[RequestState],
         question_ids: Sequence[str],
+        scores: Sequence[Mapping[str, float]] | None = None,
     ) -> list[str]:
-        """One trace per request state, linked to `run_id`; see `workbench.tracking.traces`."""
+        """One trace per request state, linked to `run_id` (and its LoggedModel), `scores` as
+        CODE assessments; see `workbench.tracking.traces`."""
         from workbench.tracking.traces import write_traces
 
         return self._call(
             "log traces",
-            lambda: write_traces(self.client, experiment, run_id, states, question_ids, create=self._experiment_id),
+            lambda: write_traces(
+                self.client, experiment, run_id, states, question_ids, scores=scores, create=self._experiment_id
+            ),
         )
 
     def register_prompts(
@@ -277,12 +295,65 @@ class MlflowTracker:
                 raise
             return str(found.experiment_id)
 
-    def _log_values(self, run_id: str, params: dict[str, Any], metrics: dict[str, float]) -> None:
+    def _link(self, experiment_id: str, run_id: str, dataset: DatasetRef | None, model: ModelRef | None) -> str | None:
+        """Log the dataset input and link the run to its LoggedModel; returns the model id."""
+        from mlflow.data.pandas_dataset import from_pandas
+        from mlflow.entities import DatasetInput, InputTag, LoggedModelInput, LoggedModelOutput
+
+        model_id, created = self._model_for(experiment_id, run_id, model) if model is not None else (None, False)
+        inputs = []
+        if dataset is not None:
+            entity = from_pandas(dataset.frame, name=dataset.name, digest=dataset.digest)._to_mlflow_entity()
+            inputs.append(DatasetInput(entity, [InputTag("mlflow.data.context", dataset.context)]))
+        if model_id is not None and created:
+            self.client.log_outputs(run_id, [LoggedModelOutput(model_id, 0)])
+        if inputs or (model_id is not None and not created):
+            models = [LoggedModelInput(model_id)] if model_id is not None and not created else None
+            self.client.log_inputs(run_id, datasets=inputs or None, models=models)
+        if model_id is not None:
+            self.client.set_tag(run_id, MODEL_ID_TAG, model_id)
+        return model_id
+
+    def _model_for(self, experiment_id: str, run_id: str, model: ModelRef) -> tuple[str, bool]:
+        """The id of `model`'s LoggedModel in the experiment, creating it (READY) if there is
+        none yet; and whether it was created now."""
+        client = self.client
+        found = client.search_logged_models(
+            [experiment_id], filter_string=f"tags.`{CONFIG_HASH_TAG}` = '{model.config_hash}'", max_results=100
+        )
+        # Matched in Python: a config name is free text; a sweep's models are not shared.
+        mine = [m for m in found if m.name == model.name and _SWEEP_ID_TAG not in m.tags and m.status == "READY"]
+        if mine:
+            return min(mine, key=lambda m: m.creation_timestamp).model_id, False
+        created = client.create_logged_model(
+            experiment_id,
+            name=model.name,
+            source_run_id=run_id,
+            params=_limits.param_items(dict(model.params)),
+            tags=_limits.tag_items({CONFIG_HASH_TAG: model.config_hash, "config_name": model.config_name}),
+            model_type=MODEL_TYPE,
+        )
+        client.finalize_logged_model(created.model_id, "READY")
+        return str(created.model_id), True
+
+    def _log_values(
+        self,
+        run_id: str,
+        params: dict[str, Any],
+        metrics: dict[str, float],
+        *,
+        model_id: str | None = None,
+        dataset: DatasetRef | None = None,
+    ) -> None:
         from mlflow.entities import Metric, Param
 
         now = int(time.time() * 1000)
+        # Attributed to the model and dataset, the metrics show on the model's page per dataset.
+        link: dict[str, Any] = {"model_id": model_id} if model_id else {}
+        if model_id and dataset is not None:
+            link |= {"dataset_name": dataset.name, "dataset_digest": dataset.digest}
         param_list = [Param(k, v) for k, v in _limits.param_items(params).items()]
-        metric_list = [Metric(k, v, now, 0) for k, v in _limits.metric_items(metrics).items()]
+        metric_list = [Metric(k, v, now, 0, **link) for k, v in _limits.metric_items(metrics).items()]
         for chunk in _limits.batches(param_list, _limits.PARAMS_PER_BATCH):
             self.client.log_batch(run_id, params=chunk)
         for mchunk in _limits.batches(metric_list, _limits.METRICS_PER_BATCH):

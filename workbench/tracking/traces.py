@@ -7,17 +7,23 @@ shows what actually happened during the run, not when it was logged. Traces carr
 The traces are built as finished span records and written in bulk (one `start_trace` per
 trace, spans in batches) to the tracker's own store. MLflow's fluent tracing is not used: it
 exports through a process-wide tracer to the process-wide tracking URI.
+
+A trace linked to a run that has a LoggedModel (tag `workbench.model_id`) is linked to that
+model too (`mlflow.modelId`), and per-question scores travel inside the trace as CODE
+assessments, so MLflow's evaluation views show them per question.
 """
 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import logging
+import math
 import secrets
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -34,6 +40,9 @@ ROOT_SPAN = "rag_request"
 QUESTION_TAG = "question_id"
 REQUEST_TAG = "workbench.request_id"
 SPANS_PER_BATCH = 500
+MODEL_ID_TAG = "workbench.model_id"  # the run's LoggedModel, as `log_run` tags it
+FAILED_SUFFIX = "__failed"  # scoring marks a metric that failed on a row (its value is no score)
+EVAL_SOURCE = "workbench.eval"
 _PREVIEW = 1000
 _TEXT_IN_SPAN = 2000
 
@@ -52,7 +61,13 @@ class TraceSink(Protocol):
     """Anything with `log_traces` (an `MlflowTracker`, an `InMemoryTracker`)."""
 
     def log_traces(
-        self, *, experiment: str | None, run_id: str | None, states: Sequence[RequestState], question_ids: Sequence[str]
+        self,
+        *,
+        experiment: str | None,
+        run_id: str | None,
+        states: Sequence[RequestState],
+        question_ids: Sequence[str],
+        scores: Sequence[Mapping[str, float]] | None = None,
     ) -> list[str]: ...
 
 
@@ -75,20 +90,29 @@ def log_request_traces(
     run_id: str | None,
     states: Sequence[RequestState],
     question_ids: Sequence[str],
+    *,
+    scores: Sequence[Mapping[str, float]] | None = None,
 ) -> list[str]:
     """Log one trace per request state; returns the trace ids in the order of `states`.
 
     `target` is a tracker (`MlflowTracker`, `InMemoryTracker`) or an `mlflow.MlflowClient`.
     `experiment` is a name or an id (None: the run's experiment). With a `run_id`, the
-    traces are linked to that run. Each trace is tagged with its question id.
+    traces are linked to that run (and to its LoggedModel, if it has one). Each trace is
+    tagged with its question id. `scores`, one {metric: value} per state, are attached to
+    the traces as CODE assessments (see `row_scores`).
     """
     _check_lengths(states, question_ids)
+    if scores is not None and len(scores) != len(states):
+        raise TrackingError(f"got {len(states)} request states but {len(scores)} score rows")
+    extra = {} if scores is None else {"scores": scores}  # sinks without scores keep working
     log_traces = getattr(target, "log_traces", None)
     if callable(log_traces):
-        result: list[str] = log_traces(experiment=experiment, run_id=run_id, states=states, question_ids=question_ids)
+        result: list[str] = log_traces(
+            experiment=experiment, run_id=run_id, states=states, question_ids=question_ids, **extra
+        )
         return result
     try:
-        return write_traces(target, experiment, run_id, states, question_ids)  # type: ignore[arg-type]
+        return write_traces(target, experiment, run_id, states, question_ids, scores=scores)  # type: ignore[arg-type]
     except TrackingError:
         raise
     except Exception as exc:
@@ -103,6 +127,7 @@ def write_traces(
     states: Sequence[RequestState],
     question_ids: Sequence[str],
     *,
+    scores: Sequence[Mapping[str, float]] | None = None,
     create: Callable[[str], str] | None = None,
 ) -> list[str]:
     """Write the traces through `client`'s store. MLflow errors propagate; callers wrap them.
@@ -115,13 +140,21 @@ def write_traces(
     if not states:
         return []
     experiment_id = experiment_for(client, experiment, run_id, create=create)
+    model_id = client.get_run(run_id).data.tags.get(MODEL_ID_TAG) if run_id else None
     tracing = tracing_client(client)
     now = time.time()
     trace_ids: list[str] = []
     spans: list[Any] = []
-    for state, question_id in zip(states, question_ids, strict=True):
+    rows: Sequence[Mapping[str, float]] = scores if scores is not None else [{}] * len(states)
+    for state, question_id, row in zip(states, question_ids, rows, strict=True):
         records = build_spans(state, now=now)
         info, trace_spans = _to_mlflow(records, state, question_id, experiment_id, run_id)
+        if model_id:
+            info = dataclasses.replace(info, trace_metadata={**info.trace_metadata, "mlflow.modelId": model_id})
+        if row:
+            metadata = {QUESTION_TAG: question_id, **({MODEL_ID_TAG: model_id} if model_id else {})}
+            feedback = score_feedback(info.trace_id, row, source_id=EVAL_SOURCE, metadata=metadata)
+            info = dataclasses.replace(info, assessments=feedback)
         tracing.start_trace(info)
         trace_ids.append(info.trace_id)
         spans.extend(trace_spans)
@@ -129,6 +162,49 @@ def write_traces(
         tracing.log_spans(experiment_id, spans[start : start + SPANS_PER_BATCH])
     log.info("logged %d traces to experiment %s (run %s)", len(trace_ids), experiment_id, run_id)
     return trace_ids
+
+
+def score_value(value: Any) -> float | None:
+    """A finite float, or None for a missing score (None, NaN, infinite, not a number)."""
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def row_scores(row: Mapping[str, Any], metrics: Sequence[str]) -> dict[str, float]:
+    """The scores of one result row worth an assessment: finite values of `metrics`, leaving
+    out missing ones and those scoring marked failed (`<metric>__failed`), which are no 0."""
+    out: dict[str, float] = {}
+    for name in metrics:
+        if score_value(row.get(name + FAILED_SUFFIX)):  # True (or 1); None/NaN/False: not failed
+            continue
+        value = score_value(row.get(name))
+        if value is not None:
+            out[name] = value
+    return out
+
+
+def score_feedback(
+    trace_id: str,
+    scores: Mapping[str, Any],
+    *,
+    source_id: str,
+    metadata: Mapping[str, str],
+) -> list[Any]:
+    """One CODE `Feedback` per finite score, to travel in the trace's `TraceInfo.assessments`."""
+    from mlflow.entities import AssessmentSource, Feedback
+
+    source = AssessmentSource(source_type="CODE", source_id=source_id)
+    feedback = []
+    for name, raw in scores.items():
+        value = score_value(raw)
+        if value is not None:
+            feedback.append(Feedback(name=name, value=value, source=source, trace_id=trace_id, metadata=dict(metadata)))
+    return feedback
 
 
 def build_spans(state: RequestState, *, now: float | None = None) -> list[SpanRecord]:
