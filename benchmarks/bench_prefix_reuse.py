@@ -166,6 +166,7 @@ def main() -> None:
         source=SOURCE,
         n_ctx=args.n_ctx,
         n_threads=args.threads,
+        timeout_s=600,  # a busy shared machine must not cut a call short
         params={"temperature": 0.0, "max_tokens": 24, "stop": ["\n"]},
     )
     # Variants differ in top_k and prompt, and in model params (C allows longer answers): the
