@@ -20,7 +20,7 @@ import yaml
 
 from tests.conftest import write_config
 from workbench.core.errors import WorkbenchError
-from workbench.sweeps import run_sweep
+from workbench.sweeps import plan, run_sweep
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -76,6 +76,10 @@ def ray_head() -> Iterator[str]:
 @pytest.fixture
 def on_head(ray_head: str, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("RAY_ADDRESS", ray_head)
+    # The sweep id covers the workbench's source; other edits to the tree while a test runs
+    # must not turn its resume into a new sweep.
+    frozen = plan.workbench_code_version()
+    monkeypatch.setattr(plan, "workbench_code_version", lambda: frozen)
     return ray_head
 
 
@@ -109,10 +113,10 @@ def _comparable(rows: pd.DataFrame) -> pd.DataFrame:
 
 def test_ray_rows_and_winner_match_the_local_executor(on_head: str, tmp_path: Path, small_dataset: Path) -> None:
     corpus = small_dataset / "corpus.jsonl"
-    local = _sweep(_spec(tmp_path / "local", corpus), small_dataset, "local", limit=8)
-    remote = _sweep(_spec(tmp_path / "ray", corpus), small_dataset, "ray", limit=8)
+    local = _sweep(_spec(tmp_path / "local", corpus), small_dataset, "local", limit=6)
+    remote = _sweep(_spec(tmp_path / "ray", corpus), small_dataset, "ray", limit=6)
     assert remote.status == local.status == "finished"
-    assert len(remote.rows) == 4 * 8 and not remote.rows.duplicated(KEY).any()
+    assert len(remote.rows) == 4 * 6 and not remote.rows.duplicated(KEY).any()
     assert remote.rows["error"].isna().all()
     expected, got = _comparable(local.rows), _comparable(remote.rows)
     assert sorted(got.columns) == sorted(expected.columns)
@@ -138,15 +142,15 @@ def test_ray_budget_stops_cleanly_and_a_larger_budget_resumes(
     corpus = small_dataset / "corpus.jsonl"
     axes = {"retrieval.top_k": [1, 3]}
     spec = _spec(tmp_path, corpus, axes=axes, budget={"questions": 5})
-    stopped = _sweep(spec, small_dataset, "ray", limit=4)
+    stopped = _sweep(spec, small_dataset, "ray", limit=3)
     assert stopped.status.startswith("budget questions reached")
     # Nothing starts past the budget; the items in flight when it was reached are still recorded.
     assert len(stopped.rows) == stopped.spent.questions == 5
     _spec(tmp_path, corpus, axes=axes, budget={"questions": 100})
-    finished = _sweep(spec, small_dataset, "ray", limit=4)
+    finished = _sweep(spec, small_dataset, "ray", limit=3)
     assert finished.sweep_id == stopped.sweep_id
     assert finished.status == "finished"
-    assert len(finished.rows) == 2 * 4 and not finished.rows.duplicated(KEY).any()
+    assert len(finished.rows) == 2 * 3 and not finished.rows.duplicated(KEY).any()
     kept = stopped.rows.set_index(KEY)["answer"]
     assert finished.rows.set_index(KEY)["answer"].loc[kept.index].equals(kept)
 
