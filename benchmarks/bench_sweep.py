@@ -138,9 +138,9 @@ def hand_loop(root: Path, variants: list[Any], questions: list[Any], documents: 
     from llama_index.core.retrievers import QueryFusionRetriever
     from ragas.metrics.collections import NonLLMStringSimilarity, RougeScore
 
+    from workbench.core.protocols import GenerationRequest
     from workbench.core.resources import resolve_source
     from workbench.core.state import Chunk
-    from workbench.core.protocols import GenerationRequest
     from workbench.models.extractive import ExtractiveModel
 
     spent["imports"] = time.perf_counter() - t0
@@ -285,7 +285,8 @@ def part_loop(parent: Path, limit: int) -> dict[str, Any]:
     print(
         f"[loop]   rows {len(rows)}, model calls {result.spent.model_calls} (loop: {loop['calls']}), "
         f"of which smollm2 {len(fresh_llama)}; rows with a cached stage {int((rows['cached_stages'] > 0).sum())}, "
-        f"cached stages {int(rows['cached_stages'].sum())}; index folders built {len(indexes)}; errors {int(rows['error'].notna().sum())}"
+        f"cached stages {int(rows['cached_stages'].sum())}; index folders built {len(indexes)}; "
+        f"errors {int(rows['error'].notna().sum())}"
     )
     stage_cols = [c for c in rows.columns if c.startswith("t_")]
     for col in stage_cols:
@@ -411,7 +412,6 @@ def replay_halving(
 
 def part_halving(parent: Path, limit: int) -> None:
     from workbench.sweeps import run_sweep
-    from workbench.sweeps.select import select_winner
 
     results = {}
     for strategy in ("grid", "halving"):
@@ -440,27 +440,28 @@ def part_halving(parent: Path, limit: int) -> None:
     same = halving.winner == grid.winner
     tied = halving.winner in grid.tied
     print(
-        f"[halving] RATIO model calls halving / grid = {ratio:.1%} ({halving.spent.model_calls} / {grid.spent.model_calls}); "
+        f"[halving] RATIO model calls halving / grid = {ratio:.1%} "
+        f"({halving.spent.model_calls} / {grid.spent.model_calls}); "
         f"rows {len(halving.rows)} / {len(grid.rows)}"
     )
     print(
-        f"[halving] grid winner {grid.winner} ({labels.get(grid.winner)}, token_f1 {board.at[grid.winner, 'token_f1']:.3f}); "
+        f"[halving] grid winner {grid.winner} ({labels.get(grid.winner)}, "
+        f"token_f1 {board.at[grid.winner, 'token_f1']:.3f}); "
         f"halving winner {halving.winner} ({labels.get(halving.winner)}); same: {same}; in the grid's tied list: {tied}"
     )
     met = ratio <= 0.40 and (same or tied)
     print(f"[halving] target <= 40% with the same or a tied winner: {'met' if met else 'MISSED'}; {load()}")
 
-    # Replays over the grid's rows: other settings, at no model cost.
     rows = grid.rows[grid.rows["split"] == "search"]
-    variants = list(grid.variants["variant"])
-    qids = list(
-        dict.fromkeys(
-            rows.sort_values(
-                "question_id",
-                key=lambda s: s.map({q: i for i, q in enumerate(dict.fromkeys(grid.rows["question_id"]))}),
-            )["question_id"]
-        )
-    )
+    replay_grid(rows, list(grid.variants["variant"]), limit, grid.winner, grid.tied)
+
+
+def replay_grid(rows: Any, variants: list[str], limit: int, winner: str | None, tied: list[str]) -> None:
+    """Replays over a grid's rows: other halving settings, at no model cost."""
+    from workbench.core.dataset import load_dataset
+    from workbench.sweeps.select import select_winner
+
+    qids = [q.id for q in load_dataset("squad_disfl", base=REPO).questions[:limit]]
     print("[halving] replay of the engine's pruning rule over the grid rows (rows answered / grid rows, winner):")
     for initial in (5, 8, 12, 16):
         for alpha in (0.05, 0.1, 0.2):
@@ -470,9 +471,10 @@ def part_halving(parent: Path, limit: int) -> None:
                 pick = select_winner(
                     final, objective="token_f1", direction="maximize", constraints=[], metrics=["token_f1"]
                 ).best
+                verdict = "same" if pick == winner else "tied" if pick in tied else "NOT tied"
                 print(
                     f"[halving]   initial {initial:>2} alpha {alpha:<4} factor {factor}: {answered / len(rows):6.1%}, "
-                    f"survivors {len(survivors):>2}, winner {pick} ({'same' if pick == grid.winner else 'tied' if pick in grid.tied else 'NOT tied'})"
+                    f"survivors {len(survivors):>2}, winner {pick} ({verdict})"
                 )
 
 
@@ -482,7 +484,18 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=10, help="questions for loop/repeat")
     parser.add_argument("--halving-limit", type=int, default=48, help="questions for the halving grid")
     parser.add_argument("--keep", action="store_true", help="keep the temporary roots")
+    parser.add_argument("--replay", type=Path, help="only replay halving settings over a kept grid's rows parquet")
     args = parser.parse_args()
+    if args.replay is not None:
+        import pandas as pd
+
+        from workbench.sweeps.select import select_winner
+
+        rows = pd.read_parquet(args.replay)
+        rows = rows[rows["split"] == "search"]
+        pick = select_winner(rows, objective="token_f1", direction="maximize", constraints=[], metrics=["token_f1"])
+        replay_grid(rows, sorted(rows["variant"].unique()), args.halving_limit, pick.best, pick.tied)
+        return
     parent = Path(tempfile.mkdtemp(prefix="bench_sweep_"))
     print(f"roots under {parent}; {os.cpu_count()} cores; {load()}")
     try:
