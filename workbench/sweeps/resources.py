@@ -110,7 +110,7 @@ class SharedResources:
     def _llama_weights(self) -> Any:
         if self._weights is None:
             try:
-                from workbench.models.llama_cpp import LlamaWeights  # type: ignore[attr-defined]
+                from workbench.models.llama_cpp import LlamaWeights
             except ImportError:
                 return None
             self._weights = LlamaWeights()
