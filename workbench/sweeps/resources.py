@@ -102,17 +102,14 @@ class SharedResources:
 
         cls = provider_registry().resolve(config.provider)
         if config.provider == "llama_cpp":
-            weights = self._llama_weights()
-            if weights is not None:
-                return cls(config, weights=weights)  # type: ignore[no-any-return]
+            # One loaded GGUF (and its lock) per file for every endpoint of every variant.
+            return cls(config, weights=self._llama_weights())  # type: ignore[no-any-return]
         return cls(config)  # type: ignore[no-any-return]
 
     def _llama_weights(self) -> Any:
         if self._weights is None:
-            try:
-                from workbench.models.llama_cpp import LlamaWeights
-            except ImportError:
-                return None
+            from workbench.models.llama_cpp import LlamaWeights
+
             self._weights = LlamaWeights()
         return self._weights
 
