@@ -207,3 +207,28 @@ def test_unknown_dataset_is_a_dataset_error(sweep_spec: Path, bad: str) -> None:
 
     with pytest.raises(DatasetError):
         _run(sweep_spec, Path(bad))
+
+
+@pytest.mark.integration
+def test_variants_with_different_llama_params_load_the_gguf_once() -> None:
+    from workbench.core.config import load_yaml
+    from workbench.core.schema import PipelineConfig
+    from workbench.sweeps.resources import SharedResources
+
+    base = load_yaml(PipelineConfig, "experiments/quickstart.yaml")
+    short = base.models["smollm2"].model_copy(update={"params": {"temperature": 0.0, "max_tokens": 4}})
+    longer = base.models["smollm2"].model_copy(update={"params": {"temperature": 0.0, "max_tokens": 8}})
+    resources = SharedResources(".", cache=None, embedder=HashingEmbedder())
+    try:
+        a, b = resources.model(short), resources.model(longer)
+        assert a is not b  # each keeps its own params
+        a.warm_up()  # type: ignore[attr-defined]
+        b.warm_up()  # type: ignore[attr-defined]
+        assert len(resources._llama_weights()) == 1  # one GGUF in memory
+        from workbench.core.protocols import GenerationRequest
+
+        messages = ({"role": "user", "content": "Say yes."},)
+        answer = b.complete(GenerationRequest(question="Say yes.", messages=messages))
+        assert answer.tokens_out <= 8
+    finally:
+        resources.close()
