@@ -20,7 +20,7 @@ LLAMA_CMAKE_ARGS ?= -DLLAVA_BUILD=OFF -DCMAKE_PROJECT_llama.cpp_INCLUDE=$(abspat
 LLAMA_VERSION := $(shell sed -n 's/^llama_cpp_python==//p' constraints.txt)
 WHEELS := $(VENV)/wheels
 # An extra minus its `llm` part: what pip installs while llama.cpp compiles.
-QS_BASE_EXTRAS := embeddings,retrieval,guardrails,tracking
+QS_BASE_EXTRAS := embeddings,retrieval,guardrails,tracking,sweeps
 ALL_BASE_EXTRAS := embeddings,retrieval,guardrails,tracking,eval,notebook,sweeps,ray,dev
 # Offline by default: nothing is fetched from a model hub at run time.
 export HF_HUB_OFFLINE := 1
@@ -28,7 +28,7 @@ export TRANSFORMERS_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install install-quickstart venv llama-cmake-args llama-wheel base-deps quickstart test test-fast lint format bench ui clean
+.PHONY: sweep install install-quickstart venv llama-cmake-args llama-wheel base-deps quickstart test test-fast lint format bench ui clean
 
 venv:
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or run make PYTHON=/path/to/python3.11"; exit 1; }
@@ -86,6 +86,13 @@ quickstart: install-quickstart
 	$(BIN)/python -m workbench ingest experiments/quickstart.yaml
 	$(BIN)/python -m workbench ask experiments/quickstart.yaml "Who picked up the remaining four Premier League packages?"
 	$(BIN)/python -m workbench run experiments/quickstart.yaml --dataset squad_disfl --limit 20
+	@echo
+	@echo "Open the MLflow UI with:  $(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --port 5000"
+
+# The shipped sweep: 12 variants of the quickstart pipeline on 10 questions, logged to MLflow
+# (one parent run, a child run per variant). Run it again and it resumes; nothing is recomputed.
+sweep: install-quickstart
+	$(BIN)/python -m workbench sweep experiments/sweeps/quickstart.yaml --dataset squad_disfl --limit 10
 	@echo
 	@echo "Open the MLflow UI with:  $(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --port 5000"
 
