@@ -259,15 +259,6 @@ def part_loop(parent: Path, limit: int) -> dict[str, Any]:
     questions = data.questions[:limit]
     print(f"[loop] {len(variants)} variants x {len(questions)} questions; {load()}")
 
-    loop_root = fresh_root(parent, "loop")
-    loop = hand_loop(loop_root, variants, questions, data.documents)
-    print(f"[loop] hand-written loop: {loop['spent']['total']:.1f} s, {loop['calls']} generator calls; {load()}")
-    for phase, seconds in loop["spent"].items():
-        if phase != "total":
-            print(f"[loop]   {phase:<22} {seconds:7.1f} s")
-    llama_tokens = loop["prompt_tokens"]
-    print(f"[loop]   mean prompt tokens (smollm2 calls, llama.cpp usage): {statistics.fmean(llama_tokens):.0f}")
-
     sweep_root = fresh_root(parent, "sweep")
     start = time.perf_counter()
     result = run_sweep(
@@ -283,7 +274,8 @@ def part_loop(parent: Path, limit: int) -> dict[str, Any]:
     )
     print(f"[loop] run_sweep cold (MLflow on): {sweep_s:.1f} s; {load()}")
     print(
-        f"[loop]   rows {len(rows)}, model calls {result.spent.model_calls} (loop: {loop['calls']}), "
+        f"[loop]   rows {len(rows)}, model calls {result.spent.model_calls} "
+        f"(a loop: {len(variants) * len(questions)}), "
         f"of which smollm2 {len(fresh_llama)}; rows with a cached stage {int((rows['cached_stages'] > 0).sum())}, "
         f"cached stages {int(rows['cached_stages'].sum())}; index folders built {len(indexes)}; "
         f"errors {int(rows['error'].notna().sum())}"
@@ -295,6 +287,14 @@ def part_loop(parent: Path, limit: int) -> dict[str, Any]:
     if len(fresh_llama):
         print(f"[loop]   mean prompt tokens (fresh smollm2 rows, tokens_in): {fresh_llama['tokens_in'].mean():.0f}")
     print(f"[loop]   winner {result.winner}; sweep loop-equivalent quality: {result.note}")
+    loop_root = fresh_root(parent, "loop")
+    loop = hand_loop(loop_root, variants, questions, data.documents)
+    print(f"[loop] hand-written loop: {loop['spent']['total']:.1f} s, {loop['calls']} generator calls; {load()}")
+    for phase, seconds in loop["spent"].items():
+        if phase != "total":
+            print(f"[loop]   {phase:<22} {seconds:7.1f} s")
+    llama_tokens = loop["prompt_tokens"]
+    print(f"[loop]   mean prompt tokens (smollm2 calls, llama.cpp usage): {statistics.fmean(llama_tokens):.0f}")
     ratio = loop["spent"]["total"] / sweep_s
     print(f"[loop] RATIO loop / sweep = {ratio:.2f}x (target >= 5x: {'met' if ratio >= 5 else 'MISSED'}); {load()}")
     return {"sweep_root": sweep_root, "sweep_s": sweep_s}
@@ -368,22 +368,36 @@ def part_repeat(parent: Path, limit: int, first: dict[str, Any] | None) -> None:
 
 # --- 3. early stopping ----------------------------------------------------------------------
 
-HALVING_AXES = """\
+HALVING_AXES = {
+    # The model, how deep to retrieve, and how: differences exist but are small (see RESULTS).
+    "mixed": """\
 axes:
   generation.model: [smollm2, extractive]
   retrieval.top_k: [1, 4]
   retrieval.mode: [bm25, dense, hybrid]
-objective: {metric: token_f1}
-metrics: [hit_at_k, mrr, exact_match, token_f1, abstention]
-"""
+""",
+    # The extractive baseline only (no LLM, so cheap to run twice cold), with an abstention
+    # threshold that makes some variants clearly worse.
+    "extractive": """\
+axes:
+  generation.model: [extractive]
+  retrieval.top_k: [1, 4]
+  retrieval.mode: [bm25, dense, hybrid]
+  models.extractive.min_support: [0.25, 0.6]
+""",
+}
+OBJECTIVE = "token_f1"
 
 
-def write_spec(root: Path, strategy: str, initial: int = 8, factor: int = 2, alpha: float = 0.05) -> Path:
+def write_spec(root: Path, strategy: str, axes: str, initial: int = 8, factor: int = 2, alpha: float = 0.05) -> Path:
     search = f"search: {{strategy: {strategy}" + (
         f", initial_questions: {initial}, factor: {factor}, alpha: {alpha}}}" if strategy == "halving" else "}"
     )
     path = root / f"issue7-{strategy}.yaml"
-    path.write_text(f"name: issue7-{strategy}\nbase: experiments/quickstart.yaml\n{HALVING_AXES}{search}\n")
+    path.write_text(
+        f"name: issue7-{strategy}\nbase: experiments/quickstart.yaml\n{HALVING_AXES[axes]}"
+        f"objective: {{metric: {OBJECTIVE}}}\nmetrics: [hit_at_k, mrr, exact_match, token_f1, abstention]\n{search}\n"
+    )
     return path
 
 
@@ -405,18 +419,18 @@ def replay_halving(
         if size >= len(questions) or len(survivors) <= 1:
             return answered, survivors
         rung = rows[rows["question_id"].isin(questions[:size]) & rows["variant"].isin(survivors)]
-        worse = prune(rung, survivors, objective="token_f1", direction="maximize", alpha=alpha, seed=0)
+        worse = prune(rung, survivors, objective=OBJECTIVE, direction="maximize", alpha=alpha, seed=0)
         survivors = [v for v in survivors if v not in worse]
         size = min(size * factor, len(questions))
 
 
-def part_halving(parent: Path, limit: int) -> None:
+def part_halving(parent: Path, limit: int, axes: str) -> None:
     from workbench.sweeps import run_sweep
 
     results = {}
     for strategy in ("grid", "halving"):
         root = fresh_root(parent, f"h-{strategy}")
-        spec = write_spec(root, strategy)
+        spec = write_spec(root, strategy, axes)
         start = time.perf_counter()
         results[strategy] = run_sweep(spec, "squad_disfl", root=root, limit=limit, tracker=None)
         seconds = time.perf_counter() - start
@@ -433,7 +447,9 @@ def part_halving(parent: Path, limit: int) -> None:
     grid, halving = results["grid"], results["halving"]
     board = grid.leaderboard.set_index("variant")
     print(
-        grid.leaderboard[["rank", "variant", "token_f1", "token_f1_ci_low", "token_f1_ci_high"]].to_string(index=False)
+        grid.leaderboard[["rank", "variant", OBJECTIVE, f"{OBJECTIVE}_ci_low", f"{OBJECTIVE}_ci_high"]].to_string(
+            index=False
+        )
     )
     labels = grid.variants.set_index("variant")["label"]
     ratio = halving.spent.model_calls / grid.spent.model_calls
@@ -446,7 +462,7 @@ def part_halving(parent: Path, limit: int) -> None:
     )
     print(
         f"[halving] grid winner {grid.winner} ({labels.get(grid.winner)}, "
-        f"token_f1 {board.at[grid.winner, 'token_f1']:.3f}); "
+        f"{OBJECTIVE} {board.at[grid.winner, OBJECTIVE]:.3f}); "
         f"halving winner {halving.winner} ({labels.get(halving.winner)}); same: {same}; in the grid's tied list: {tied}"
     )
     met = ratio <= 0.40 and (same or tied)
@@ -469,7 +485,7 @@ def replay_grid(rows: Any, variants: list[str], limit: int, winner: str | None, 
                 answered, survivors = replay_halving(rows, variants, qids, initial, factor, alpha)
                 final = rows[rows["variant"].isin(survivors)]
                 pick = select_winner(
-                    final, objective="token_f1", direction="maximize", constraints=[], metrics=["token_f1"]
+                    final, objective=OBJECTIVE, direction="maximize", constraints=[], metrics=[OBJECTIVE]
                 ).best
                 verdict = "same" if pick == winner else "tied" if pick in tied else "NOT tied"
                 print(
@@ -483,9 +499,23 @@ def main() -> None:
     parser.add_argument("--part", choices=["loop", "repeat", "loop+repeat", "halving", "all"], default="all")
     parser.add_argument("--limit", type=int, default=10, help="questions for loop/repeat")
     parser.add_argument("--halving-limit", type=int, default=48, help="questions for the halving grid")
+    parser.add_argument("--axes", choices=sorted(HALVING_AXES), default="mixed", help="the halving grid")
+    parser.add_argument("--objective", default="token_f1", help="halving objective (replays too)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary roots")
     parser.add_argument("--replay", type=Path, help="only replay halving settings over a kept grid's rows parquet")
     args = parser.parse_args()
+    global OBJECTIVE
+    OBJECTIVE = args.objective
+    # Import the whole sweep engine now: other engineers edit the tree while this runs, and a
+    # module imported lazily half an hour later could come from a newer, mismatched version.
+    import workbench.sweeps.engine
+    import workbench.sweeps.executors
+    import workbench.sweeps.plan
+    import workbench.sweeps.record
+    import workbench.sweeps.runner
+    import workbench.sweeps.select
+    import workbench.sweeps.work  # noqa: F401
+
     if args.replay is not None:
         import pandas as pd
 
@@ -493,7 +523,7 @@ def main() -> None:
 
         rows = pd.read_parquet(args.replay)
         rows = rows[rows["split"] == "search"]
-        pick = select_winner(rows, objective="token_f1", direction="maximize", constraints=[], metrics=["token_f1"])
+        pick = select_winner(rows, objective=OBJECTIVE, direction="maximize", constraints=[], metrics=[OBJECTIVE])
         replay_grid(rows, sorted(rows["variant"].unique()), args.halving_limit, pick.best, pick.tied)
         return
     parent = Path(tempfile.mkdtemp(prefix="bench_sweep_"))
@@ -505,7 +535,7 @@ def main() -> None:
         if args.part in ("repeat", "loop+repeat", "all"):
             part_repeat(parent, args.limit, first)
         if args.part in ("halving", "all"):
-            part_halving(parent, args.halving_limit)
+            part_halving(parent, args.halving_limit, args.axes)
     finally:
         if not args.keep:
             shutil.rmtree(parent, ignore_errors=True)
