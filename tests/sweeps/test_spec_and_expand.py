@@ -80,6 +80,7 @@ def test_random_search_draws_the_asked_number_of_distinct_variants(tmp_path: Pat
         ({"objective": {"metric": "f1"}}, "objective on unknown metric 'f1'"),
         ({"colour": "red"}, "unknown key 'colour'"),
         ({"metrics": ["nonsense"]}, "unknown metric 'nonsense'"),
+        ({"metrics": ["token_f1", "faithfulness"]}, "'faithfulness' needs an LLM judge"),
         ({"constraints": [{"metric": "error_rate"}]}, "needs 'min' or 'max'"),
     ],
 )

@@ -135,12 +135,18 @@ class SweepSpec(ConfigModel):
 
     @model_validator(mode="after")
     def _metrics_known(self) -> SweepSpec:
-        from workbench.evaluation.metrics import metric_registry
+        from workbench.evaluation.metrics import JUDGED_METRICS, metric_registry
 
         registry = metric_registry()
         unknown = [m for m in self.scored_metrics if m not in registry.names()]
         if unknown:
             raise ValueError(f"unknown metric {unknown[0]!r}; valid: {', '.join(registry.names())}")
+        judged = [m for m in self.scored_metrics if m in JUDGED_METRICS]
+        if judged:
+            raise ValueError(
+                f"metric {judged[0]!r} needs an LLM judge, which sweeps do not run yet; "
+                "score the winner with `eval --judge` instead"
+            )
         known = set(self.scored_metrics) | set(RUN_METRICS)
         named = [("objective", self.objective.metric)]
         named += [("pareto", o.metric) for o in self.pareto]
