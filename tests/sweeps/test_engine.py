@@ -232,3 +232,20 @@ def test_variants_with_different_llama_params_load_the_gguf_once() -> None:
         assert answer.tokens_out <= 8
     finally:
         resources.close()
+
+
+def test_halving_with_keep_also_drops_all_but_the_best_share(tmp_path: Path, small_dataset: Path) -> None:
+    spec = write_spec(
+        tmp_path,
+        small_dataset / "corpus.jsonl",
+        search={"strategy": "halving", "initial_questions": 6, "factor": 2, "keep": 0.5},
+    )
+    result = _run(spec, small_dataset, limit=12)
+    counts = result.rows.groupby("variant").size()
+    variants = result.variants.set_index("variant")
+    pruned = variants[variants["pruned_at_rung"].notna()]
+    assert len(pruned) == 2  # four variants, half kept after the first rung
+    assert (counts[pruned.index] == 6).all() and (counts.drop(pruned.index) == 12).all()
+    assert pruned["pruned_reason"].str.contains("outside the best 50%").all()
+    assert result.winner not in pruned.index
+    assert int(result.spent.model_calls) < 4 * 12

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -14,7 +15,7 @@ from workbench.sweeps.budget import BudgetMeter
 from workbench.sweeps.executors import Executor
 from workbench.sweeps.plan import variants_frame, work_items
 from workbench.sweeps.result import SweepResult
-from workbench.sweeps.select import Selection, pareto_front, prune, select_winner
+from workbench.sweeps.select import Selection, pareto_front, per_question, prune, select_winner
 
 if TYPE_CHECKING:
     from workbench.sweeps.resources import SharedResources
@@ -109,7 +110,23 @@ class SweepRunner:
                 reason = f"significantly worse on {self.spec.objective.metric} after {size} questions"
                 self.journal.prune(self.sweep.id, variant, rung, reason)
             survivors = [v for v in survivors if v not in worse]
+            if s.keep is not None:
+                kept = self._best(rows, survivors, max(1, math.ceil(len(survivors) * s.keep)))
+                for variant in survivors:
+                    if variant not in kept:
+                        reason = f"outside the best {s.keep:.0%} on {self.spec.objective.metric} after {size} questions"
+                        self.journal.prune(self.sweep.id, variant, rung, reason)
+                survivors = [v for v in survivors if v in kept]
             size, rung = min(size * s.factor, len(search)), rung + 1
+
+    def _best(self, rows: pd.DataFrame, survivors: list[str], n: int) -> set[str]:
+        """The `n` survivors with the best mean objective on the rung (errors as losses)."""
+        direction = self.spec.objective.resolved_direction
+        table = per_question(rows, self.spec.objective.metric, direction)
+        means = table.reindex(columns=survivors).mean()
+        sign = -1.0 if direction == "maximize" else 1.0
+        order = sorted(survivors, key=lambda v: (math.isnan(means[v]), sign * float(means[v]), v))
+        return set(order[:n])
 
     def _select(self, rows: pd.DataFrame) -> Selection:
         return select_winner(

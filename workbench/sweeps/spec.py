@@ -46,6 +46,13 @@ class SearchConfig(ConfigModel):
     initial_questions: int = Field(8, gt=1, description="halving: questions in the first rung")
     factor: int = Field(2, ge=2, description="halving: each rung multiplies the questions by this")
     alpha: float = Field(0.05, gt=0, lt=1, description="significance level of paired tests (Holm-adjusted)")
+    keep: float | None = Field(
+        None,
+        gt=0,
+        lt=1,
+        description="halving: also keep at most this share of the variants per rung, best first "
+        "(classic successive halving); default: drop only the significantly worse",
+    )
 
 
 class Objective(ConfigModel):
