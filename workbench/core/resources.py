@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import importlib.util
+from collections.abc import Mapping
 from pathlib import Path
 
 from workbench.core.errors import ConfigError
@@ -20,11 +22,18 @@ def _package_dir(package: str) -> Path:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
+@functools.cache
+def _distributions() -> Mapping[str, list[str]]:
+    """Top-level module -> distributions. Scanning every installed package takes ~0.2 s, and
+    cache keys ask for it on every request: once per process is enough (installs need a restart)."""
+    return importlib.metadata.packages_distributions()
+
+
 def source_version(source: ModelSource) -> str:
     """What identifies the weights without hashing them: the shipping distribution's version,
     or a local path's size and modification time."""
     if source.package is not None:
-        dists = importlib.metadata.packages_distributions().get(source.package, [source.package])
+        dists = _distributions().get(source.package, [source.package])
         return ",".join(f"{d}=={package_version(d)}" for d in sorted(set(dists)))
     path = Path(source.path or "").expanduser()
     if not path.exists():
