@@ -401,8 +401,32 @@ def write_spec(root: Path, strategy: str, axes: str, initial: int = 8, factor: i
     return path
 
 
+def _rank_prune(rows: Any, survivors: list[str], factor: int, alpha: float, *, guard: bool = True) -> list[str]:
+    """A proposed rule, replayed here only: keep the best 1/factor by mean on the rung's shared
+    questions (classic successive halving), plus any variant the engine's paired test cannot
+    tell apart from the best *without* Holm's adjustment (p >= alpha or interval spans 0), so a
+    variant that could still be tied is never dropped on rank alone when its evidence is thin.
+    `guard=False`: the top 1/factor only (plain successive halving)."""
+    import math
+
+    from workbench.sweeps.select import _paired, per_question
+
+    table = per_question(rows, OBJECTIVE, "maximize").reindex(columns=survivors).dropna()
+    if len(table) < 5:
+        return []
+    means = table.mean().sort_values(ascending=False, kind="stable")
+    keep = set(means.index[: max(1, math.ceil(len(survivors) / factor))])
+    best = str(means.index[0])
+    if not guard:
+        return [v for v in survivors if v not in keep]
+    comparisons = _paired(table, best, [v for v in survivors if v != best], "maximize", alpha, 0)
+    unadjusted = (comparisons["p_value"] >= alpha) | (comparisons["ci_high"] >= 0)
+    keep |= set(comparisons.loc[unadjusted, "variant"])
+    return [v for v in survivors if v not in keep]
+
+
 def replay_halving(
-    rows: Any, variants: list[str], questions: list[str], initial: int, factor: int, alpha: float
+    rows: Any, variants: list[str], questions: list[str], initial: int, factor: int, alpha: float, rule: str = "engine"
 ) -> tuple[int, list[str]]:
     """The engine's halving rule (`select.prune` on each rung's shared questions) replayed over
     rows a grid already answered: the rows it would have answered, and the survivors."""
@@ -419,7 +443,10 @@ def replay_halving(
         if size >= len(questions) or len(survivors) <= 1:
             return answered, survivors
         rung = rows[rows["question_id"].isin(questions[:size]) & rows["variant"].isin(survivors)]
-        worse = prune(rung, survivors, objective=OBJECTIVE, direction="maximize", alpha=alpha, seed=0)
+        if rule in ("rank", "topk"):
+            worse = _rank_prune(rung, survivors, factor, alpha, guard=rule == "rank")
+        else:
+            worse = prune(rung, survivors, objective=OBJECTIVE, direction="maximize", alpha=alpha, seed=0)
         survivors = [v for v in survivors if v not in worse]
         size = min(size * factor, len(questions))
 
@@ -475,23 +502,27 @@ def part_halving(parent: Path, limit: int, axes: str) -> None:
 def replay_grid(rows: Any, variants: list[str], limit: int, winner: str | None, tied: list[str]) -> None:
     """Replays over a grid's rows: other halving settings, at no model cost."""
     from workbench.core.dataset import load_dataset
+    from workbench.sweeps.plan import split_questions
     from workbench.sweeps.select import select_winner
 
-    qids = [q.id for q in load_dataset("squad_disfl", base=REPO).questions[:limit]]
-    print("[halving] replay of the engine's pruning rule over the grid rows (rows answered / grid rows, winner):")
-    for initial in (5, 8, 12, 16):
-        for alpha in (0.05, 0.1, 0.2):
-            for factor in (2, 3):
-                answered, survivors = replay_halving(rows, variants, qids, initial, factor, alpha)
-                final = rows[rows["variant"].isin(survivors)]
-                pick = select_winner(
-                    final, objective=OBJECTIVE, direction="maximize", constraints=[], metrics=[OBJECTIVE]
-                ).best
-                verdict = "same" if pick == winner else "tied" if pick in tied else "NOT tied"
-                print(
-                    f"[halving]   initial {initial:>2} alpha {alpha:<4} factor {factor}: {answered / len(rows):6.1%}, "
-                    f"survivors {len(survivors):>2}, winner {pick} ({verdict})"
-                )
+    # The engine's rungs are prefixes of its seeded shuffle of the questions (confirm.seed 0).
+    search, _ = split_questions(load_dataset("squad_disfl", base=REPO).questions[:limit], 0.0, 0)
+    qids = [q.id for q in search]
+    print("[halving] replay over the grid rows (rows answered / grid rows, survivors, winner):")
+    for rule in ("engine", "rank", "topk"):
+        for initial in (5, 8, 12, 16):
+            for alpha in (0.05, 0.1, 0.2):
+                for factor in (2, 3):
+                    answered, survivors = replay_halving(rows, variants, qids, initial, factor, alpha, rule)
+                    final = rows[rows["variant"].isin(survivors)]
+                    pick = select_winner(
+                        final, objective=OBJECTIVE, direction="maximize", constraints=[], metrics=[OBJECTIVE]
+                    ).best
+                    verdict = "same" if pick == winner else "tied" if pick in tied else "NOT tied"
+                    print(
+                        f"[halving]   {rule:<6} initial {initial:>2} alpha {alpha:<4} factor {factor}: "
+                        f"{answered / len(rows):6.1%}, survivors {len(survivors):>2}, winner {pick} ({verdict})"
+                    )
 
 
 def main() -> None:
