@@ -249,3 +249,18 @@ def test_halving_with_keep_also_drops_all_but_the_best_share(tmp_path: Path, sma
     assert pruned["pruned_reason"].str.contains("outside the best 50%").all()
     assert result.winner not in pruned.index
     assert int(result.spent.model_calls) < 4 * 12
+
+
+def test_a_resumed_sweep_with_nothing_new_is_not_logged_again(sweep_spec: Path, small_dataset: Path) -> None:
+    from workbench.tracking import MlflowTracker
+
+    tracker = MlflowTracker(f"sqlite:///{sweep_spec.parent / 'mlflow.db'}")
+    first = _run(sweep_spec, small_dataset, limit=4, tracker=tracker)
+    assert first.parent_run_id
+    calls: list[object] = []
+    original = tracker.log_sweep
+    tracker.log_sweep = lambda sweep: calls.append(sweep) or original(sweep)  # type: ignore[method-assign]
+    again = _run(sweep_spec, small_dataset, limit=4, tracker=tracker)
+    assert again.parent_run_id == first.parent_run_id and calls == []
+    more = _run(sweep_spec, small_dataset, limit=5, tracker=tracker)  # new questions: a new sweep, logged
+    assert more.parent_run_id != first.parent_run_id and len(calls) == 1

@@ -115,9 +115,15 @@ def _log(sweep: Sweep, result: SweepResult, tracker: Any) -> str | None:
     chosen = _tracker(tracker, sweep.root)
     if chosen is None or result.rows.empty:
         return None
+    # A resumed sweep with nothing new is already in that store as it is: logging it again
+    # would rewrite every run and trace for nothing (most of a repeat's time).
+    logged_as = f"{chosen!r}|{len(result.rows)}|{result.status}|{result.winner}|{result.recommended}"
+    before = sweep.journal.sweep(sweep.id) or {}
+    if before.get("logged_as") == logged_as and before.get("parent_run_id"):
+        return str(before["parent_run_id"])
     from workbench.sweeps.record import sweep_log
 
     run_id = sweep_log(chosen, sweep, result)
     if run_id:
-        sweep.journal.set_status(sweep.id, result.status, parent_run_id=run_id)
+        sweep.journal.set_logged(sweep.id, run_id, logged_as)
     return run_id

@@ -26,7 +26,7 @@ from workbench.core.errors import TrackingError
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS sweeps (
     sweep_id TEXT PRIMARY KEY, name TEXT, spec TEXT, dataset TEXT, dataset_hash TEXT,
-    status TEXT, elapsed_s REAL DEFAULT 0, parent_run_id TEXT, created REAL, updated REAL
+    status TEXT, elapsed_s REAL DEFAULT 0, parent_run_id TEXT, logged_as TEXT, created REAL, updated REAL
 );
 CREATE TABLE IF NOT EXISTS variants (
     sweep_id TEXT, variant TEXT, params TEXT, config TEXT, config_hash TEXT,
@@ -100,6 +100,12 @@ class Journal:
         self._execute(
             "UPDATE sweeps SET status = ?, updated = ?, parent_run_id = COALESCE(?, parent_run_id) WHERE sweep_id = ?",
             (status, time.time(), parent_run_id, sweep_id),
+        )
+
+    def set_logged(self, sweep_id: str, parent_run_id: str, logged_as: str) -> None:
+        self._execute(
+            "UPDATE sweeps SET parent_run_id = ?, logged_as = ? WHERE sweep_id = ?",
+            (parent_run_id, logged_as, sweep_id),
         )
 
     def add_elapsed(self, sweep_id: str, seconds: float) -> None:
