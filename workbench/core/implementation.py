@@ -62,7 +62,27 @@ def package_versions(distributions: tuple[str, ...]) -> dict[str, str]:
     return {name: package_version(name) for name in distributions}
 
 
-def workbench_code_version() -> str:
-    """A hash of every source file of the workbench: what a journal of finished results (a
-    sweep's) is only valid for."""
-    return _hash_files(list(_folder_files(_PACKAGE_ROOT)))
+# What a finished result row depends on: the layers a pipeline runs and scores with, and the
+# modules that turn its state into a row. Not tracking, notebooks, the CLI or serving.
+_RESULT_CODE = (
+    "core",
+    "models",
+    "retrieval",
+    "guardrails",
+    "routing",
+    "evaluation",
+    "sweeps",
+    "pipeline.py",
+    "runner.py",
+)
+
+
+@functools.cache
+def workbench_code_version(parts: tuple[str, ...] = _RESULT_CODE) -> str:
+    """A hash of the workbench source a finished result row depends on (`parts`: folders and
+    files of the package): what a journal of finished rows (a sweep's) is only valid for."""
+    files: list[Path] = []
+    for part in parts:
+        path = _PACKAGE_ROOT / part
+        files.extend(_folder_files(path) if path.is_dir() else [path])
+    return _hash_files(files)
