@@ -107,21 +107,12 @@ def _bm25_retriever(nodes: list[Any], k: int) -> Any:
 
 
 def _context(texts: list[str], max_chars: int) -> str:
-    """Numbered chunks, capped at `max_chars` (the same rendering the workbench's prompt uses)."""
-    parts: list[str] = []
-    used = 0
-    for i, text in enumerate(texts, 1):
-        part = f"[{i}] {' '.join(text.split())}"
-        sep = 2 if parts else 0
-        room = max_chars - used - sep
-        if room <= 0:
-            break
-        if len(part) > room:
-            parts.append(part[:room].rstrip())
-            break
-        parts.append(part)
-        used += len(part) + sep
-    return "\n\n".join(parts)
+    """The context exactly as the workbench's prompt renders it, so both sides' prompts match."""
+    from workbench.core.state import Chunk
+    from workbench.models.generator import render_context
+
+    chunks = tuple(Chunk(chunk_id=str(i), doc_id="", text=t, start=0, end=len(t)) for i, t in enumerate(texts))
+    return render_context(chunks, max_chars)
 
 
 def hand_loop(root: Path, variants: list[Any], questions: list[Any], documents: list[Any]) -> dict[str, Any]:

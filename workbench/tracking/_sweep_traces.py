@@ -15,7 +15,14 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from workbench.core.state import RequestState, StageTiming
-from workbench.tracking.traces import SPANS_PER_BATCH, _to_mlflow, build_spans, row_scores, score_feedback
+from workbench.tracking.traces import (
+    SPANS_PER_BATCH,
+    _to_mlflow,
+    build_spans,
+    row_scores,
+    score_feedback,
+    score_value,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -40,20 +47,9 @@ def _text(value: Any) -> str | None:
     return None if _missing(value) else str(value)
 
 
-def _score(value: Any) -> float | None:
-    """A finite float, or None for a missing score (NaN, None, text)."""
-    if _missing(value):
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
-
-
 def _row_state(row: dict[str, Any], stages: Sequence[str], end: float) -> RequestState:
     """A request state rebuilt from a table row: question, answer and one timing per `t_<stage>`."""
-    seconds = [(stage, _score(row.get(STAGE_PREFIX + stage))) for stage in stages]
+    seconds = [(stage, score_value(row.get(STAGE_PREFIX + stage))) for stage in stages]
     timed = [(stage, s) for stage, s in seconds if s is not None and s >= 0]
     start = end - sum(s for _, s in timed)
     timings = []
