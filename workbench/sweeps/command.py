@@ -38,7 +38,18 @@ def _print_result(result: Any) -> None:
     print(f"sweep {result.name} ({result.sweep_id}): {result.status}")
     board = result.leaderboard
     if not board.empty:
-        columns = [c for c in ("rank", "variant", "error_rate", "cost_per_1k_questions", "latency_s_p95") if c in board]
+        o = result.objective
+        wanted = (
+            "rank",
+            "variant",
+            o,
+            f"{o}_ci_low",
+            f"{o}_ci_high",
+            "error_rate",
+            "cost_per_1k_questions",
+            "latency_s_p95",
+        )
+        columns = [c for c in wanted if c in board]
         print(board[columns].to_string(index=False))
     print(f"winner: {result.winner}   recommended: {result.recommended}")
     print(result.note)
