@@ -5,9 +5,7 @@ calls never hold threads of the event loop's default executor."""
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
-from typing import Any
 
 import pytest
 
@@ -15,48 +13,10 @@ from workbench.core.errors import ProviderError, ProviderTimeout
 from workbench.core.protocols import GenerationRequest
 from workbench.core.schema import LlamaCppEndpoint
 from workbench.models import EndpointPool, LlamaCppModel
+from workbench.testing.fake_llama import FakeLlama
 
 LONG = GenerationRequest(question="count", params={"max_tokens": 10_000})
 SHORT = GenerationRequest(question="hi", params={"max_tokens": 2})
-
-
-class FakeLlama:
-    """Generates `max_tokens` tokens, `token_s` apart, checking `should_stop` after each one
-    as llama-cpp-python's stopping criteria are."""
-
-    def __init__(self, token_s: float = 0.005) -> None:
-        self.token_s = token_s
-        self.running = 0
-        self.most_running = 0
-        self.tokens = 0
-        self.closed = False
-        self._lock = threading.Lock()
-
-    def should_stop(self) -> bool:
-        return False
-
-    def create_chat_completion(self, **kwargs: Any) -> dict[str, Any]:
-        with self._lock:
-            self.running += 1
-            self.most_running = max(self.most_running, self.running)
-        try:
-            made = 0
-            for _ in range(kwargs["max_tokens"]):
-                time.sleep(self.token_s)
-                made += 1
-                self.tokens += 1
-                if self.should_stop():
-                    break
-            return {
-                "choices": [{"message": {"content": "tok " * made}}],
-                "usage": {"prompt_tokens": 3, "completion_tokens": made},
-            }
-        finally:
-            with self._lock:
-                self.running -= 1
-
-    def close(self) -> None:
-        self.closed = True
 
 
 def fake_model(timeout_s: float = 30.0, token_s: float = 0.005) -> tuple[LlamaCppModel, FakeLlama]:

@@ -16,8 +16,6 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from workbench.core.cache import SqliteStageCache
 from workbench.core.errors import ConfigError
 from workbench.core.protocols import ChatModel, Embedder
@@ -68,6 +66,7 @@ def run_sweep(
     resources = SharedResources(sweep.root, cache=stage_cache, embedder=embedder, models=models)
     try:
         from workbench.sweeps.runner import SweepRunner
+        from workbench.tracking.results import write_parquet_atomic
 
         if executor not in executor_registry().names():
             raise ConfigError(f"unknown executor {executor!r}; valid: {', '.join(executor_registry().names())}")
@@ -78,7 +77,7 @@ def run_sweep(
         finally:
             chosen.close()  # a Ray executor's actors (and a local cluster it started) end here
         result.rows_path = _rows_path(sweep.root, sweep.spec.name, sweep.id)
-        _write_rows(result.rows, result.rows_path)
+        write_parquet_atomic(result.rows, result.rows_path)
         result.parent_run_id = _log(sweep, result, tracker)
         return result
     finally:
@@ -95,12 +94,6 @@ def _executor(name: str, sweep: Sweep, resources: SharedResources) -> Executor:
         return LocalExecutor(resources, metrics)
     cls = executor_registry().resolve(name)
     return cls()  # type: ignore[no-any-return]
-
-
-def _write_rows(rows: pd.DataFrame, path: Path) -> None:
-    from workbench.tracking.results import write_parquet_atomic
-
-    write_parquet_atomic(rows, path)
 
 
 def _tracker(tracker: Any, root: Path) -> Any:

@@ -78,8 +78,10 @@ class SweepRunner:
     _bar: Any = None
 
     # --- the search ----------------------------------------------------------------------
-    def _rows(self, split: str, variants: Sequence[str], questions: Sequence[Question] | None = None) -> pd.DataFrame:
-        rows = self.journal.rows(self.sweep.id)
+    @staticmethod
+    def _subset(
+        rows: pd.DataFrame, split: str, variants: Sequence[str], questions: Sequence[Question] | None = None
+    ) -> pd.DataFrame:
         if rows.empty:
             return rows
         keep = rows["split"].eq(split) & rows["variant"].isin(list(variants))
@@ -97,7 +99,7 @@ class SweepRunner:
             self._answer(survivors, search[:size], "search")
             if self.meter.reason is not None or size >= len(search) or len(survivors) <= 1:
                 return survivors
-            rows = self._rows("search", survivors, search[:size])
+            rows = self._subset(self.journal.rows(self.sweep.id), "search", survivors, search[:size])
             worse = prune(
                 rows,
                 survivors,
@@ -159,24 +161,25 @@ class SweepRunner:
         else:
             self._answer(everyone, sweep.search_q, "search")
             survivors = everyone
-        search_rows = self._rows("search", survivors)
+        rows = journal.rows(sweep.id)
+        search_rows = self._subset(rows, "search", survivors)
         searched = self._select(search_rows) if not search_rows.empty else None
         final, front = searched, self._front(searched) if searched is not None else []
         if sweep.confirm_q and searched is not None:
             candidates = list(dict.fromkeys([*searched.tied, *front]))
             self._answer(candidates, sweep.confirm_q, "confirm")
-            confirm_rows = self._rows("confirm", candidates)
+            rows = journal.rows(sweep.id)
+            confirm_rows = self._subset(rows, "confirm", candidates)
             if not confirm_rows.empty:
                 final = self._select(confirm_rows)
                 front = self._front(final)
         status = self.meter.reason or "finished"
         journal.set_status(sweep.id, status)
-        return self._result(status, final, searched, front)
+        return self._result(rows, status, final, searched, front)
 
     def _result(
-        self, status: str, final: Selection | None, searched: Selection | None, front: list[str]
+        self, rows: pd.DataFrame, status: str, final: Selection | None, searched: Selection | None, front: list[str]
     ) -> SweepResult:
-        rows = self.journal.rows(self.sweep.id)
         variants = variants_frame(self.sweep.variants, self.journal.pruned(self.sweep.id))
         empty = pd.DataFrame()
         return SweepResult(

@@ -79,10 +79,6 @@ class Constraint(ConfigModel):
             raise ValueError(f"constraint on {self.metric} needs 'min' or 'max'")
         return self
 
-    def describe(self) -> str:
-        parts = [f"≥ {self.min:g}" if self.min is not None else "", f"≤ {self.max:g}" if self.max is not None else ""]
-        return f"{self.metric} " + " and ".join(p for p in parts if p)
-
 
 class Budget(ConfigModel):
     """Caps on what a sweep spends; it stops cleanly at the first one reached."""
