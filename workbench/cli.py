@@ -259,9 +259,11 @@ def build_parser() -> argparse.ArgumentParser:
     cmp_.add_argument("--tracking-uri", help="MLflow tracking URI (default: sqlite:///mlflow.db)")
     cmp_.set_defaults(func=cmd_compare)
 
-    from workbench.sweeps.command import add_parser as add_sweep
+    import importlib
 
-    add_sweep(sub)
+    # The layers on top (sweeps, bundles, serving) each own their commands.
+    for module in ("workbench.sweeps.command", "workbench.bundle.command", "workbench.serve.command"):
+        importlib.import_module(module).add_parser(sub)
     return parser
 
 
