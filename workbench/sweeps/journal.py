@@ -39,6 +39,18 @@ CREATE TABLE IF NOT EXISTS rows (
 );
 """
 
+# Columns added after a journal format shipped: an older journal gains them on open, so a sweep
+# journal written by an earlier version keeps resuming instead of failing on a missing column.
+_ADDED_COLUMNS: dict[str, dict[str, str]] = {"sweeps": {"logged_as": "TEXT"}}
+
+
+def _add_missing_columns(db: sqlite3.Connection) -> None:
+    for table, columns in _ADDED_COLUMNS.items():
+        present = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+        for name, kind in columns.items():
+            if name not in present:
+                db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
+
 
 @dataclass(frozen=True)
 class Spent:
@@ -76,6 +88,7 @@ class Journal:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
+            _add_missing_columns(self._db)
         except sqlite3.DatabaseError as exc:
             raise TrackingError(f"{self.path}: cannot open the sweep journal ({exc})") from exc
 
