@@ -36,7 +36,9 @@ class Workbench:
 
     Relative paths (in the config, and datasets named on calls) resolve against `root`, which
     defaults to the current directory: the one base for every path the workbench reads or
-    writes.
+    writes. `index` (a loaded `RetrievalIndex` or a DuckDB index file) pins the session to that
+    index: `ask` and `pipeline` answer from it, as a bundle's session does; dataset runs still
+    answer from the index of each dataset's own corpus.
 
     >>> wb = Workbench.from_yaml("experiments/quickstart.yaml")
     >>> wb.ingest(); state = wb.ask("Who bought the packages?")
@@ -55,6 +57,7 @@ class Workbench:
         tracker: Tracker | None = None,
         cache: StageCache | Literal["auto"] | None = "auto",
         root: str | Path = ".",
+        index: RetrievalIndex | str | Path | None = None,
     ) -> None:
         self.config = config
         self.config_path = Path(config_path) if config_path else None
@@ -71,6 +74,9 @@ class Workbench:
         self._pipelines: dict[str, Pipeline] = {}
         self._corpus_indexes: dict[tuple[str, int, int], Path] = {}
         self._catalog: IndexCatalog | None = None
+        # A pinned index (a bundle's) is what `index`, `pipeline` and `ask` answer from, instead
+        # of the catalog's index of the config's corpus; a path is opened on first use.
+        self._pinned: RetrievalIndex | Path | None = self.resolve(index) if isinstance(index, str | Path) else index
         self.loop = LoopThread()
 
     @classmethod
@@ -165,7 +171,14 @@ class Workbench:
 
     @property
     def index(self) -> RetrievalIndex:
-        """The index of the config's corpus (or of the source last passed to `ingest`)."""
+        """The pinned index if the session was given one, else the index of the config's corpus
+        (or of the source last passed to `ingest`)."""
+        if isinstance(self._pinned, Path):
+            from workbench.retrieval import RetrievalIndex
+
+            self._pinned = RetrievalIndex.open(self._pinned, self.embedder)
+        if self._pinned is not None:
+            return self._pinned
         return self.index_for(self._corpus or self._corpus_path())
 
     def pipeline_for(self, index: RetrievalIndex) -> Pipeline:
