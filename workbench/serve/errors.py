@@ -1,0 +1,147 @@
+"""How errors become HTTP responses: one table keyed by the error tree of `core/errors.py`.
+
+The most specific class of an error's MRO found in `STATUS` decides the status code and the
+`type` of the OpenAI-style error body. A provider that is down, timed out or behind an open
+breaker is a 503 with `Retry-After`; a guardrail block is a 400 (413 for an oversized
+question); a `WorkbenchError` the table does not name is a 500, and so is anything else (a bug).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from workbench.core import errors as E
+from workbench.serve.api import ErrorDetail, ErrorResponse
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Mapping:
+    status: int
+    type: str
+
+
+STATUS: dict[type[E.WorkbenchError], Mapping] = {
+    E.InputTooLarge: Mapping(413, "input_too_large"),
+    E.GuardrailBlocked: Mapping(400, "guardrail_blocked"),
+    E.RoutingError: Mapping(400, "routing_error"),
+    E.InvalidFeedback: Mapping(422, "invalid_request_error"),
+    E.AuthError: Mapping(401, "authentication_error"),
+    E.ProviderRejected: Mapping(502, "provider_rejected"),
+    E.CircuitOpen: Mapping(503, "service_unavailable"),
+    E.ProviderUnavailable: Mapping(503, "service_unavailable"),
+    E.ProviderTimeout: Mapping(503, "service_unavailable"),
+    E.RateLimited: Mapping(503, "service_unavailable"),
+    E.ProviderError: Mapping(503, "service_unavailable"),
+    E.WorkbenchError: Mapping(500, "server_error"),
+}
+
+# The error bodies each kind of endpoint declares in the OpenAPI schema.
+_ERR: dict[str, Any] = {"model": ErrorResponse}
+COMMON_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: _ERR | {"description": "malformed JSON, or a guardrail blocked the question"},
+    413: _ERR | {"description": "the body or the question is too large"},
+    422: _ERR | {"description": "the body does not validate (wrong types, empty question or messages)"},
+}
+PIPELINE_ERRORS: dict[int | str, dict[str, Any]] = COMMON_ERRORS | {
+    401: _ERR | {"description": "missing or wrong API key (when the server requires one)"},
+    502: _ERR | {"description": "the model provider refused the request"},
+    503: _ERR | {"description": "the model provider is unavailable; retry after Retry-After seconds"},
+}
+
+
+def mapping_of(exc: E.WorkbenchError) -> Mapping:
+    for cls in type(exc).__mro__:
+        if cls in STATUS:
+            return STATUS[cls]
+    return STATUS[E.WorkbenchError]
+
+
+def error_body(message: str, type_: str, *, code: str | None = None, param: str | None = None, request_id=None) -> dict:
+    detail = ErrorDetail(message=message, type=type_, code=code, param=param, request_id=request_id)
+    return ErrorResponse(error=detail).model_dump(mode="json")
+
+
+def workbench_error_body(exc: E.WorkbenchError, request_id: str | None = None) -> tuple[int, dict[str, Any]]:
+    mapping = mapping_of(exc)
+    code = getattr(exc, "check", None) or type(exc).__name__
+    message = str(exc) if mapping.status < 500 or isinstance(exc, E.ProviderError) else "internal server error"
+    return mapping.status, error_body(message, mapping.type, code=code, request_id=request_id)
+
+
+class ApiError(HTTPException):
+    """An HTTP-level refusal that is no error of the workbench's own (unknown model, unknown
+    response id)."""
+
+    def __init__(self, status: int, message: str, type_: str, *, param: str | None = None) -> None:
+        super().__init__(status, message)
+        self.type = type_
+        self.param = param
+
+
+def _request_id(request: Request) -> str | None:
+    return getattr(request.state, "request_id", None)
+
+
+def validation_message(exc: RequestValidationError) -> tuple[int, str, str | None]:
+    """(status, message, param): malformed JSON is a 400; anything else a 422 naming each field."""
+    errors = exc.errors()
+    if any(e.get("type") == "json_invalid" for e in errors):
+        return 400, "the body is not valid JSON", None
+    parts, param = [], None
+    for e in errors[:5]:
+        loc = ".".join(str(p) for p in e.get("loc", ()) if p != "body") or "body"
+        param = param or loc
+        parts.append(f"{loc}: {e.get('msg', 'invalid')}")
+    return 422, "; ".join(parts) or "the request does not validate", param
+
+
+def install(app: Any, retry_after: Callable[[], int]) -> None:
+    """Register the handlers on a FastAPI app; `retry_after` gives the seconds to advertise on 503s."""
+
+    async def on_workbench_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, E.WorkbenchError)
+        status, body = workbench_error_body(exc, _request_id(request))
+        if status >= 500 and status != 503:
+            log.error("request failed: %s: %s", type(exc).__name__, exc)
+        headers = {"Retry-After": str(retry_after())} if status == 503 else None
+        return JSONResponse(body, status_code=status, headers=headers)
+
+    async def on_validation(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        status, message, param = validation_message(exc)
+        kind = "invalid_json" if status == 400 else "invalid_request_error"
+        return JSONResponse(error_body(message, kind, param=param, request_id=_request_id(request)), status_code=status)
+
+    async def on_http(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, HTTPException)
+        kind = getattr(exc, "type", None) or ("not_found" if exc.status_code == 404 else "invalid_request_error")
+        body = error_body(str(exc.detail), kind, param=getattr(exc, "param", None), request_id=_request_id(request))
+        return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+
+    async def on_bug(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error (a workbench bug)", exc_info=exc)
+        body = error_body("internal server error", "server_error", request_id=_request_id(request))
+        return JSONResponse(body, status_code=500)
+
+    app.add_exception_handler(E.WorkbenchError, on_workbench_error)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(HTTPException, on_http)
+    app.add_exception_handler(Exception, on_bug)
+
+
+def retry_after_seconds(breakers: list[Any], default: int = 1) -> int:
+    """Seconds a client should wait: an open breaker's cooldown (an upper bound on what is
+    left of it), else `default`."""
+    waits = [b.config.cooldown_s for b in breakers if b.state == "open"]
+    return max([default, *(math.ceil(w) for w in waits)])

@@ -1,0 +1,252 @@
+"""The request log: every served request, masked, in DuckDB under the bundle's `var/` folder.
+
+DuckDB allows one writing process per file, so each server process writes its own file,
+`<folder>/<pid>.duckdb`, and readers union every file of the folder
+(`workbench.evaluation.rows.read_duckdb_rows`, which `python -m workbench score` uses).
+A process opens its file only for the length of one write, so other processes (another
+worker looking up a response id, `score` reading the log) get in between.
+
+Writes happen on one thread per process, never on the event loop: `record` queues an entry
+and returns; queued entries are written together in one transaction. Feedback runs on the
+same thread after every entry queued before it, so feedback on a response just served finds it.
+
+Questions, answers, errors and feedback comments pass through the config's PII masker before
+they are written.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from workbench.core.state import RequestState
+from workbench.tracking._duckdb import duckdb_transaction
+from workbench.tracking.feedback import FeedbackRecord, FeedbackSink, record_feedback
+
+log = logging.getLogger(__name__)
+
+TABLE = "requests"
+_DDL = f"""
+CREATE TABLE IF NOT EXISTS {TABLE} (
+    request_id VARCHAR PRIMARY KEY,
+    created_at TIMESTAMP NOT NULL,
+    endpoint VARCHAR NOT NULL,
+    status INTEGER NOT NULL,
+    error VARCHAR,
+    question VARCHAR,
+    answer VARCHAR,
+    abstained BOOLEAN,
+    blocked BOOLEAN,
+    route VARCHAR,
+    route_score DOUBLE,
+    contexts VARCHAR[],
+    retrieved VARCHAR[],
+    verdicts VARCHAR,
+    timings VARCHAR,
+    tokens_in INTEGER,
+    tokens_out INTEGER,
+    cost DOUBLE,
+    models VARCHAR[],
+    fallback_used BOOLEAN,
+    stream BOOLEAN,
+    latency_s DOUBLE,
+    ttft_s DOUBLE,
+    bundle_digest VARCHAR,
+    pid INTEGER
+)
+"""
+
+
+@dataclass
+class LogEntry:
+    """One served request; `from_state` fills the pipeline's part."""
+
+    request_id: str
+    endpoint: str
+    status: int
+    question: str | None
+    bundle_digest: str = ""
+    error: str | None = None
+    answer: str | None = None
+    abstained: bool | None = None
+    blocked: bool | None = None
+    route: str | None = None
+    route_score: float | None = None
+    contexts: list[str] = field(default_factory=list)
+    retrieved: list[str] = field(default_factory=list)
+    verdicts: str = "[]"
+    timings: str = "{}"
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost: float = 0.0
+    models: list[str] = field(default_factory=list)
+    fallback_used: bool = False
+    stream: bool = False
+    latency_s: float | None = None
+    ttft_s: float | None = None
+    created_at: datetime = field(default_factory=lambda: datetime.now(UTC).replace(tzinfo=None))
+    pid: int = field(default_factory=os.getpid)
+
+    def with_state(self, state: RequestState, *, answer: bool = True) -> LogEntry:
+        """This entry with what `state` holds: the masked query the pipeline saw, the answer,
+        contexts, verdicts, timings and usage."""
+        self.question = state.query
+        if answer:
+            self.answer = state.answer
+            self.abstained = state.abstained
+        self.blocked = state.blocked
+        self.route, self.route_score = state.route, state.route_score
+        self.contexts = [c.text for c in state.chunks]
+        self.retrieved = [f"{c.doc_id}:{c.start}-{c.end}" for c in state.chunks]
+        self.verdicts = json.dumps([v.model_dump(mode="json") for v in state.verdicts])
+        stages: dict[str, float] = {}
+        for t in state.timings:
+            stages[t.stage] = stages.get(t.stage, 0.0) + t.seconds
+        self.timings = json.dumps(stages)
+        self.tokens_in, self.tokens_out, self.cost = state.tokens_in, state.tokens_out, state.cost
+        self.models = [c.endpoint for c in state.calls]
+        self.fallback_used = state.fallback_used
+        return self
+
+
+COLUMNS = tuple(LogEntry.__dataclass_fields__)
+
+
+class RequestLog:
+    """This process's request log file in `folder`, and lookups across the folder's files.
+
+    `mask` is the config's PII masker (None: nothing to mask); `run_id` is what feedback rows
+    are filed under (the feedback table is the session's: `run_id`, `question_id` = response id).
+    """
+
+    def __init__(
+        self,
+        folder: str | Path,
+        *,
+        mask: Callable[[str], str] | None = None,
+        run_id: str = "served",
+        tracker: FeedbackSink | None = None,
+    ) -> None:
+        self.folder = Path(folder)
+        self.path = self.folder / f"{os.getpid()}.duckdb"
+        self.mask = mask
+        self.run_id = run_id
+        self.tracker = tracker
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="request-log")
+        self._lock = threading.Lock()
+        self._pending: list[LogEntry] = []
+        self._scheduled = False
+        self._trace_ids: dict[str, str] = {}
+        self.written = 0
+
+    # -- writing -----------------------------------------------------------------------------
+
+    def record(self, entry: LogEntry) -> None:
+        """Queue `entry`; it is masked and written on the log's thread. Never blocks."""
+        with self._lock:
+            self._pending.append(entry)
+            if self._scheduled:
+                return
+            self._scheduled = True
+        self._executor.submit(self._flush)
+
+    def _masked(self, text: str | None) -> str | None:
+        return self.mask(text) if self.mask is not None and text else text
+
+    def _flush(self) -> None:
+        with self._lock:
+            batch, self._pending, self._scheduled = self._pending, [], False
+        if not batch:
+            return
+        rows = []
+        for entry in batch:
+            row = asdict(entry)
+            for name in ("question", "answer", "error"):
+                row[name] = self._masked(row[name])
+            rows.append([row[c] for c in COLUMNS])
+        placeholders = ", ".join("?" for _ in COLUMNS)
+        try:
+            with duckdb_transaction(self.path, "write the request log") as con:
+                con.execute(_DDL)
+                con.executemany(f"INSERT OR REPLACE INTO {TABLE} ({', '.join(COLUMNS)}) VALUES ({placeholders})", rows)
+            self.written += len(rows)
+        except Exception:  # a full disk must not take the server down; the log says what was lost
+            log.exception("could not write %d request log rows to %s", len(rows), self.path)
+
+    def flush(self) -> None:
+        """Wait until every entry queued so far is written."""
+        self._executor.submit(self._flush).result()
+
+    def close(self) -> None:
+        self.flush()
+        self._executor.shutdown(wait=True)
+
+    def note_trace(self, request_id: str, trace_id: str) -> None:
+        """Remember the MLflow trace of a request, so feedback on it lands on the trace too."""
+        with self._lock:
+            self._trace_ids[request_id] = trace_id
+            while len(self._trace_ids) > 100_000:
+                self._trace_ids.pop(next(iter(self._trace_ids)))
+
+    # -- feedback ----------------------------------------------------------------------------
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
+        """Run `fn` on the log's thread, after every entry queued so far."""
+        self._executor.submit(self._flush)
+        return self._executor.submit(fn, *args)
+
+    def feedback(self, response_id: str, thumbs: str, comment: str, user: str) -> FeedbackRecord | None:
+        """Store feedback on a served response (run it through `submit`); None when no file of
+        the folder knows `response_id`."""
+        if not self.knows(response_id):
+            return None
+        with self._lock:
+            trace_id = self._trace_ids.get(response_id)
+        return record_feedback(
+            duckdb_path=self.path,
+            run_id=self.run_id,
+            question_id=response_id,
+            thumbs=thumbs,  # type: ignore[arg-type]
+            comment=comment,
+            trace_id=trace_id,
+            tracker=self.tracker if trace_id else None,
+            user=user,
+            mask=self.mask,
+        )
+
+    def knows(self, request_id: str) -> bool:
+        """Whether any log file of the folder (this process's first) holds `request_id`."""
+        files = [self.path, *(p for p in sorted(self.folder.glob("*.duckdb")) if p != self.path)]
+        return any(_has_request(p, request_id) for p in files if p.is_file())
+
+
+def _has_request(path: Path, request_id: str, attempts: int = 40) -> bool:
+    import duckdb
+
+    for attempt in range(attempts):
+        try:
+            with duckdb.connect(str(path), read_only=True) as con:
+                tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+                if TABLE not in tables:
+                    return False
+                row = con.execute(f"SELECT 1 FROM {TABLE} WHERE request_id = ? LIMIT 1", [request_id]).fetchone()
+                return row is not None
+        except duckdb.IOException:
+            # Another process is writing its file right now: writes are short, try again.
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.05)
+    return False
+
+
+def request_log_files(folder: str | Path) -> Sequence[Path]:
+    return sorted(Path(folder).glob("*.duckdb"))
