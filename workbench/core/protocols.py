@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 from pydantic import BaseModel, Field
 
-from workbench.core.state import Chunk, Frozen
+from workbench.core.state import Chunk, Frozen, RequestState
 
 
 @runtime_checkable
@@ -57,3 +58,40 @@ class ChatModel(Protocol):
     def complete(self, request: GenerationRequest) -> Completion: ...
 
     async def acomplete(self, request: GenerationRequest) -> Completion: ...
+
+
+@runtime_checkable
+class StreamingChatModel(ChatModel, Protocol):
+    """A `ChatModel` that can also stream: `astream` yields the answer's text pieces as the model
+    makes them, then exactly one `Completion` (usage, and the text that `acomplete` would return:
+    the pieces joined and stripped). A model without `astream` streams as one piece."""
+
+    def astream(self, request: GenerationRequest) -> AsyncIterator[str | Completion]: ...
+
+
+class PieceSink(Protocol):
+    """Where `EndpointPool.astream` sends a model's pieces.
+
+    `committed` says whether any text has reached the client: until then a failed attempt is
+    discarded (`restart` is called before every attempt, on whichever endpoint), after it a
+    failure ends the stream, since text the client has cannot be taken back.
+    """
+
+    @property
+    def committed(self) -> bool: ...
+
+    def restart(self, endpoint: str) -> None: ...
+
+    async def write(self, piece: str) -> None: ...
+
+
+# A draft answer (the text generated so far, cut at a sentence end) in, the state the stages
+# after the generator (output guards) make of it out: blocked, masked or passed as is.
+DraftCheck = Callable[[str], Awaitable[RequestState]]
+
+
+class AnswerSink(PieceSink, Protocol):
+    """A `PieceSink` fed by a streaming generator stage, which first calls `begin` with the way
+    to check a draft; `None` means only the whole answer can be checked (a JSON answer)."""
+
+    def begin(self, check: DraftCheck | None) -> None: ...

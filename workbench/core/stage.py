@@ -12,6 +12,11 @@ A cache hit must equal a fresh run, so three rules hold:
 - a degraded outcome (an answer from a fallback model, after a failed primary) is not stored;
 - the key covers the implementation (`core/implementation.py`), so a bug fix or a new model
   package never serves old outputs.
+
+`astream(state, sink, review)` is the streaming twin of `arun`: the same stages, cache and final
+state, but a generator sends its text to `sink` as it is made. `review` is how the stages after
+it (those that write `answer` or `blocked`: output guards) judge a draft of the answer, so only
+text they pass is released.
 """
 
 from __future__ import annotations
@@ -22,15 +27,19 @@ import json
 import logging
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, ClassVar, Protocol
 
 from pydantic import BaseModel, ValidationError
 
 from workbench.core.implementation import code_version, package_versions
+from workbench.core.protocols import AnswerSink
 from workbench.core.state import ACCUMULATING, RequestState, StageTiming
 
 log = logging.getLogger(__name__)
+
+# How the stages after a streaming one judge a draft state (see the module docstring).
+Review = Callable[[RequestState], Awaitable[RequestState]]
 
 # Bump when the layout of a cached entry changes; old entries then simply stop matching.
 CACHE_FORMAT = 2
@@ -116,6 +125,11 @@ class Stage(ABC):
     async def arun(self, state: RequestState) -> RequestState:
         # Default: run the sync body in a worker thread so the event loop stays free.
         return await asyncio.to_thread(self.run, state)
+
+    async def astream(self, state: RequestState, sink: AnswerSink, review: Review | None = None) -> RequestState:
+        """`arun`, sending any answer text to `sink` as it is generated; `review` judges a draft
+        of it (see the module docstring). Most stages generate no text: they just run."""
+        return await self.arun(state)
 
     def warm_up(self) -> None:  # noqa: B027 - optional hook, most stages have nothing to load
         """Load models or clients ahead of the first request."""
@@ -233,18 +247,45 @@ class Pipeline(Stage):
             return await asyncio.to_thread(func, *args)
         return func(*args)
 
-    async def arun(self, state: RequestState) -> RequestState:
-        for stage in self.stages:
+    async def _walk(
+        self, state: RequestState, call: Callable[[int, Stage, RequestState], Awaitable[RequestState]]
+    ) -> RequestState:
+        # One loop for `arun` and `astream`, so a streamed request reads and stores the cache
+        # exactly as a plain one does.
+        for i, stage in enumerate(self.stages):
             if state.blocked:
                 break
             started = time.perf_counter()
             key = self._key(stage, state)
             hit = await self._io(self._hit, key, state) if key is not None else None
-            after = hit if hit is not None else await stage.arun(state)
+            after = hit if hit is not None else await call(i, stage, state)
             if hit is None and key is not None:
                 await self._io(self._store, stage, key, state, after)
             state = self._timed(stage, after, started, hit is not None)
         return state
+
+    async def arun(self, state: RequestState) -> RequestState:
+        return await self._walk(state, lambda _, stage, current: stage.arun(current))
+
+    async def astream(self, state: RequestState, sink: AnswerSink, review: Review | None = None) -> RequestState:
+        """`arun`, with the generator streaming to `sink`; the final state is the one `arun`
+        returns. A blocked state (an input guard) ends the walk before any text is made."""
+        return await self._walk(state, lambda i, stage, current: stage.astream(current, sink, self._review(i, review)))
+
+    def _review(self, index: int, outer: Review | None) -> Review | None:
+        """How the stages after `index` (then those after this pipeline) judge a draft answer."""
+        judges = [s for s in self.stages[index + 1 :] if {"answer", "blocked"} & set(s.writes)]
+        if not judges:
+            return outer
+
+        async def review(draft: RequestState) -> RequestState:
+            for stage in judges:
+                if draft.blocked:
+                    return draft
+                draft = await stage.arun(draft)
+            return draft if outer is None or draft.blocked else await outer(draft)
+
+        return review
 
 
 class RouteSwitch(Stage):
@@ -272,3 +313,6 @@ class RouteSwitch(Stage):
 
     async def arun(self, state: RequestState) -> RequestState:
         return await self._pick(state).arun(state)
+
+    async def astream(self, state: RequestState, sink: AnswerSink, review: Review | None = None) -> RequestState:
+        return await self._pick(state).astream(state, sink, review)

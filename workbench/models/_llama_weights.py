@@ -202,10 +202,20 @@ def _stoppable_llama() -> type:
 
     class StoppableLlama(Llama):  # type: ignore[misc]
         should_stop: Callable[[], bool] = staticmethod(_never)
+        # Tokens of the last completion's prompt: a stream reports no usage, so it is counted
+        # here (the criteria first see the prompt's ids, then one more per sampled token).
+        prompt_tokens = 0
 
         def create_completion(self, *args: Any, **kwargs: Any) -> Any:
+            self.prompt_tokens = 0
+
+            def stop(ids: Any, _logits: Any) -> bool:
+                if not self.prompt_tokens:
+                    self.prompt_tokens = len(ids)
+                return self.should_stop()
+
             # The chat handlers pass their own criteria (end-of-turn tokens), if any.
-            ours = StoppingCriteriaList([lambda _ids, _logits: self.should_stop()])
+            ours = StoppingCriteriaList([stop])
             ours.extend(kwargs.get("stopping_criteria") or [])
             kwargs["stopping_criteria"] = ours
             return super().create_completion(*args, **kwargs)

@@ -3,6 +3,9 @@
 Providers are resolved through an explicit registry and instantiated on first use. A call to
 endpoint `a` with `fallbacks: [b, c]` tries `a`, then `b`, then `c` (and their own fallbacks,
 each endpoint at most once), each with its own retry policy and breaker.
+
+`astream` walks the same chain while streaming, but falls back only before the first byte the
+client has: once text is committed, a failure ends the call (see `astream`).
 """
 
 from __future__ import annotations
@@ -16,12 +19,13 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from workbench.core.errors import ConfigError, ProviderError, ProviderTimeout, ProviderUnavailable
-from workbench.core.protocols import ChatModel, Completion, GenerationRequest
+from workbench.core.protocols import ChatModel, Completion, GenerationRequest, PieceSink
 from workbench.core.registry import Registry
 from workbench.core.schema import ModelEndpoint
 from workbench.core.state import ModelCall
 from workbench.core.tokens import cost_of
 from workbench.models._errors import one_line
+from workbench.models._streaming import MidStream, drain
 from workbench.models.breaker import CircuitBreaker
 from workbench.models.identity import OPERATIONAL, endpoint_identity
 from workbench.models.identity import model_id as short_model_id
@@ -196,6 +200,33 @@ class EndpointPool:
         breaker.record_success()
         return completion
 
+    async def _astream_attempt(self, name: str, request: GenerationRequest, sink: PieceSink) -> Completion:
+        breaker = self._breakers[name]
+        breaker.before_call()
+        timeout = self.configs[name].timeout_s
+        sink.restart(name)
+        try:
+            async with asyncio.timeout(timeout):
+                completion = await drain(self.model(name), request, sink)
+        except TimeoutError as exc:
+            breaker.record_failure()
+            error = ProviderTimeout(f"endpoint {name} did not finish within {timeout:g}s")
+            error.__cause__ = exc
+            raise _after_commit(sink, error) from exc
+        except ProviderError as exc:
+            _record(breaker, exc)
+            if sink.committed:
+                raise MidStream(exc) from exc
+            raise
+        except Exception:
+            breaker.record_failure()
+            raise
+        except BaseException:  # cancelled from outside (the client left): no verdict on health
+            breaker.release()
+            raise
+        breaker.record_success()
+        return completion
+
     def _call(self, primary: str, name: str, completion: Completion, attempts: int, started: float) -> ModelCall:
         return ModelCall(
             endpoint=name,
@@ -258,6 +289,35 @@ class EndpointPool:
             return completion, [self._call(name, ep, completion, attempts, started)]
         raise _all_failed(name, errors) from errors[-1][1]
 
+    async def astream(
+        self, name: str, request: GenerationRequest, sink: PieceSink, *, chain: Sequence[str] | None = None
+    ) -> tuple[Completion, list[ModelCall]]:
+        """`acomplete`, sending the answer's pieces to `sink` as the model makes them.
+
+        Retries, breakers, timeouts (`timeout_s` bounds the whole stream) and fallbacks work as
+        in `acomplete` while `sink.committed` is false: each attempt starts with
+        `sink.restart(endpoint)`, which drops what the failed one wrote. Once text is committed
+        to the client, a failure is raised as it is, with no retry and no fallback: the client
+        already holds part of one endpoint's answer."""
+        errors: list[tuple[str, ProviderError]] = []
+        for ep in self._order(name, chain):
+            started = time.perf_counter()
+            try:
+                completion, attempts = await aretry(
+                    functools.partial(self._astream_attempt, ep, request, sink),
+                    self.configs[ep].retry,
+                    sleep=self._asleep,
+                )
+            except MidStream as mid:
+                log.warning("endpoint %s failed mid-stream: %s", ep, one_line(mid.error))
+                raise mid.error from mid
+            except ProviderError as exc:
+                log.warning("endpoint %s failed: %s", ep, one_line(exc))
+                errors.append((ep, exc))
+                continue
+            return completion, [self._call(name, ep, completion, attempts, started)]
+        raise _all_failed(name, errors) from errors[-1][1]
+
     # -- closing ---------------------------------------------------------------------------
 
     def _built(self) -> list[ChatModel]:
@@ -293,6 +353,12 @@ def _record(breaker: CircuitBreaker, exc: ProviderError) -> None:
         breaker.record_failure()
     else:
         breaker.record_success()
+
+
+def _after_commit(sink: PieceSink, exc: ProviderError) -> ProviderError | MidStream:
+    """`exc` as it is while nothing reached the client; wrapped so no retry or fallback sees it
+    once something did."""
+    return MidStream(exc) if sink.committed else exc
 
 
 def _all_failed(name: str, errors: list[tuple[str, ProviderError]]) -> ProviderUnavailable:

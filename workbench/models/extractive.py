@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import AsyncIterator
 
 from workbench.core.protocols import Completion, GenerationRequest
 from workbench.core.schema import ExtractiveEndpoint
@@ -57,3 +58,9 @@ class ExtractiveModel:
 
     async def acomplete(self, request: GenerationRequest) -> Completion:
         return self.complete(request)
+
+    async def astream(self, request: GenerationRequest) -> AsyncIterator[str | Completion]:
+        """The whole answer as one piece: it is chosen, not generated."""
+        completion = self.complete(request)
+        yield completion.text
+        yield completion

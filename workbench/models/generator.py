@@ -9,9 +9,9 @@ from pydantic import Field
 
 from workbench.core.config import ConfigModel
 from workbench.core.errors import ConfigError
-from workbench.core.protocols import Completion, GenerationRequest
+from workbench.core.protocols import AnswerSink, Completion, GenerationRequest
 from workbench.core.schema import PromptTemplate
-from workbench.core.stage import Stage
+from workbench.core.stage import Review, Stage
 from workbench.core.state import Chunk, ModelCall, RequestState
 from workbench.core.text import is_abstention, structured_answer
 from workbench.models.endpoints import EndpointPool
@@ -116,3 +116,22 @@ class GeneratorStage(Stage):
     async def arun(self, state: RequestState) -> RequestState:
         request = self.request(state)
         return self._update(state, request, await self.pool.acomplete(self.config.endpoint, request))
+
+    async def astream(self, state: RequestState, sink: AnswerSink, review: Review | None = None) -> RequestState:
+        """`arun`, streaming the answer to `sink`. A draft of it is judged as the final answer
+        will be: the same state, with the stages after this one (`review`) applied; a JSON
+        answer is only judged whole."""
+        request = self.request(state)
+
+        async def check(text: str) -> RequestState:
+            draft = state.model_copy(
+                update={
+                    "prompt": request.messages[-1]["content"],
+                    "answer": text,
+                    "abstained": says_unknown(text, self.config.output),
+                }
+            )
+            return draft if review is None else await review(draft)
+
+        sink.begin(None if self.config.output == "json" else check)
+        return self._update(state, request, await self.pool.astream(self.config.endpoint, request, sink))

@@ -19,12 +19,14 @@ import concurrent.futures
 import logging
 import threading
 import time
-from typing import Any
+from collections.abc import AsyncIterator, Callable
+from typing import Any, TypeVar
 
 from workbench.core.errors import ProviderError, ProviderTimeout
 from workbench.core.protocols import Completion, GenerationRequest
 from workbench.core.resources import resolve_source
 from workbench.core.schema import LlamaCppEndpoint
+from workbench.core.tokens import estimate_tokens
 from workbench.models._errors import ProviderRejected
 from workbench.models._llama_weights import LlamaWeights, LoadedLlama, _never
 from workbench.models._messages import chat_messages, merged_params
@@ -32,6 +34,7 @@ from workbench.models._messages import chat_messages, merged_params
 __all__ = ["LlamaCppModel", "LlamaWeights"]
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # How long a cancelled async call waits for its generation to notice the flag and release the
 # lock. A token takes milliseconds; prompt evaluation (which checks no flag) takes longer.
@@ -100,9 +103,11 @@ class LlamaCppModel:
             kwargs["response_format"] = {"type": "json_object", "schema": request.json_schema}
         return kwargs
 
-    def complete(self, request: GenerationRequest, *, cancel: threading.Event | None = None) -> Completion:
-        """Generate under the model lock; raise `ProviderTimeout` if `timeout_s` passes (waiting
-        for the lock included) or `cancel` is set before the answer is complete."""
+    def _locked(
+        self, request: GenerationRequest, cancel: threading.Event | None, call: Callable[[Any, dict[str, Any]], T]
+    ) -> T:
+        """`call(llm, kwargs)` under the model lock, stoppable by `cancel` and `timeout_s`
+        (waiting for the lock included); a stopped call raises `ProviderTimeout`."""
         deadline = time.monotonic() + self.config.timeout_s
         flag = cancel if cancel is not None else threading.Event()
         kwargs = self._kwargs(request)
@@ -124,7 +129,7 @@ class LlamaCppModel:
 
             llm.should_stop = should_stop
             try:
-                response = llm.create_chat_completion(**kwargs)
+                result = call(llm, kwargs)
             except TypeError as exc:  # an unknown key in `params`
                 raise ProviderRejected(f"llama.cpp rejected the parameters: {exc}") from exc
             except ValueError as exc:  # e.g. the prompt exceeds the context window
@@ -139,13 +144,45 @@ class LlamaCppModel:
         if stopped.is_set():
             why = "was cancelled" if flag.is_set() else f"did not finish within {self.config.timeout_s:g}s"
             raise ProviderTimeout(f"llama.cpp generation {why}; stopped after the last token")
+        return result
+
+    def complete(self, request: GenerationRequest, *, cancel: threading.Event | None = None) -> Completion:
+        """Generate under the model lock; raise `ProviderTimeout` if `timeout_s` passes (waiting
+        for the lock included) or `cancel` is set before the answer is complete."""
+        response = self._locked(request, cancel, lambda llm, kwargs: llm.create_chat_completion(**kwargs))
         usage = response.get("usage") or {}
         text = response["choices"][0]["message"].get("content") or ""
         return Completion(
             text=text.strip(),
             tokens_in=int(usage.get("prompt_tokens", 0)),
             tokens_out=int(usage.get("completion_tokens", 0)),
-            model=loaded.model_name,
+            model=self.model_name,
+        )
+
+    def stream(
+        self, request: GenerationRequest, emit: Callable[[str], None], *, cancel: threading.Event | None = None
+    ) -> Completion:
+        """`complete`, calling `emit` with each piece of text as it is generated (in this
+        thread). Greedy decoding gives the text `complete` gives."""
+
+        def run(llm: Any, kwargs: dict[str, Any]) -> tuple[str, int, int]:
+            parts: list[str] = []
+            for chunk in llm.create_chat_completion(**kwargs, stream=True):
+                content = (chunk["choices"][0].get("delta") or {}).get("content")
+                if content is None:  # the opening role chunk and the closing one carry none
+                    continue
+                parts.append(content)  # one chunk per generated token
+                if content:
+                    emit(content)
+            return "".join(parts), len(parts), int(getattr(llm, "prompt_tokens", 0))
+
+        text, tokens_out, tokens_in = self._locked(request, cancel, run)
+        return Completion(
+            text=text.strip(),
+            # A stream reports no usage; the loaded `Llama` counts the prompt it evaluated.
+            tokens_in=tokens_in or sum(estimate_tokens(m["content"]) for m in chat_messages(request)),
+            tokens_out=tokens_out,
+            model=self.model_name,
         )
 
     async def acomplete(self, request: GenerationRequest) -> Completion:
@@ -162,6 +199,12 @@ class LlamaCppModel:
                 await _settle(future, STOP_GRACE_S)
             raise
 
+    def astream(self, request: GenerationRequest) -> AsyncIterator[str | Completion]:
+        """`stream` on this model's worker thread, its pieces yielded here as they come, then
+        the `Completion`. Closing the iterator early stops the generation (as cancelling
+        `acomplete` does) and returns once the lock is free again."""
+        return _pieces(self, request)
+
 
 async def _settle(future: concurrent.futures.Future[Any], timeout: float) -> None:
     """Wait up to `timeout` for a running call to end, whatever its outcome."""
@@ -172,3 +215,30 @@ async def _settle(future: concurrent.futures.Future[Any], timeout: float) -> Non
         await asyncio.wait_for(done.wait(), timeout)
     except TimeoutError:
         log.warning("a cancelled llama.cpp call is still running after %gs", timeout)
+
+
+async def _pieces(model: LlamaCppModel, request: GenerationRequest) -> AsyncIterator[str | Completion]:
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[Any] = asyncio.Queue()
+    flag = threading.Event()
+
+    def emit(piece: str) -> None:
+        loop.call_soon_threadsafe(queue.put_nowait, piece)
+
+    future = model._shared().submit(model, model.stream, request, emit, cancel=flag)
+    # Queued after every piece the worker emitted, so the stream ends after them all.
+    future.add_done_callback(lambda _: loop.call_soon_threadsafe(queue.put_nowait, _END))
+    try:
+        while (item := await queue.get()) is not _END:
+            yield item
+        if future.cancelled():  # dropped from the queue by `close()`
+            raise ProviderTimeout("llama.cpp call was cancelled before it started")
+        yield future.result()
+    finally:
+        if not future.done():  # the consumer left (a timeout, a failed commit, a client gone)
+            flag.set()
+            if not future.cancel():
+                await _settle(future, STOP_GRACE_S)
+
+
+_END = object()

@@ -9,9 +9,10 @@ and password are sent as basic auth rather than as part of the URL.
 from __future__ import annotations
 
 import email.utils
+import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
@@ -34,6 +35,8 @@ _RESPONSE_FORMAT: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "json_schema": lambda schema: {"type": "json_schema", "json_schema": {"name": "answer", "schema": schema}},
     "json_object": lambda schema: {"type": "json_object", "schema": schema},
 }
+
+_DONE = object()  # the `data: [DONE]` that ends an OpenAI stream
 
 
 def _excerpt(text: str, limit: int = 200) -> str:
@@ -140,7 +143,11 @@ class OpenAICompatModel:
             text = data["choices"][0]["message"].get("content") or ""
         except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
             raise ProviderError(f"{self.where} sent a malformed completion: {_excerpt(response.text)}") from exc
-        usage = data.get("usage") or {}
+        return self._completion(request, text, data.get("usage"), data.get("model"))
+
+    def _completion(self, request: GenerationRequest, text: str, usage: Any, model: Any) -> Completion:
+        # Servers that report no usage (some proxies, some streams) get estimates instead.
+        usage = usage if isinstance(usage, dict) else {}
         tokens_in = usage.get("prompt_tokens")
         tokens_out = usage.get("completion_tokens")
         if tokens_in is None:
@@ -151,7 +158,7 @@ class OpenAICompatModel:
             text=text.strip(),
             tokens_in=int(tokens_in),
             tokens_out=int(tokens_out),
-            model=str(data.get("model") or self.config.model),
+            model=str(model or self.config.model),
         )
 
     def _sync_client(self) -> httpx.Client:
@@ -193,6 +200,63 @@ class OpenAICompatModel:
         except httpx.TransportError as exc:
             raise transport_error(self.where, exc) from exc
         return self._parse(request, response)
+
+    async def astream(self, request: GenerationRequest) -> AsyncIterator[str | Completion]:
+        """The answer's pieces as the server sends them (server-sent events, `stream: true`),
+        then the `Completion`, with the usage the server reports at the end when it honours
+        `stream_options.include_usage` (estimated otherwise). Errors map as for `acomplete`;
+        a connection lost mid-stream is `ProviderUnavailable`."""
+        body = {**self.payload(request), "stream": True, "stream_options": {"include_usage": True}}
+        headers = self._headers()
+        parts: list[str] = []
+        usage: Any = None
+        model: Any = None
+        try:
+            async with self._aclient().stream(
+                "POST",
+                self.url,
+                json=body,
+                headers=headers,
+                auth=self._auth or httpx.USE_CLIENT_DEFAULT,
+                timeout=self.config.timeout_s,
+            ) as response:
+                if response.status_code >= 400:
+                    await response.aread()
+                    raise status_error(self.where, response)
+                async for line in response.aiter_lines():
+                    event = self._event(line)
+                    if event is None:
+                        continue
+                    if event is _DONE:
+                        break
+                    model = event.get("model") or model
+                    usage = event.get("usage") or usage
+                    for choice in event.get("choices") or ():
+                        piece = (choice.get("delta") or {}).get("content")
+                        if piece:
+                            parts.append(piece)
+                            yield piece
+        except httpx.TransportError as exc:
+            raise transport_error(self.where, exc) from exc
+        yield self._completion(request, "".join(parts), usage, model)
+
+    def _event(self, line: str) -> Any:
+        """One SSE line's JSON event; None for anything else (comments, `event:` lines, blank
+        separators); `_DONE` at the end marker."""
+        if not line.startswith("data:"):
+            return None
+        data = line[5:].strip()
+        if data == "[DONE]":
+            return _DONE
+        try:
+            event = json.loads(data)
+        except ValueError as exc:
+            raise ProviderError(f"{self.where} sent a malformed stream event: {_excerpt(data)}") from exc
+        if not isinstance(event, dict):
+            raise ProviderError(f"{self.where} sent a malformed stream event: {_excerpt(data)}")
+        if "error" in event:  # an error reported inside a stream that began with HTTP 200
+            raise ProviderUnavailable(f"{self.where} failed mid-stream: {_excerpt(json.dumps(event['error']))}")
+        return event
 
     def close(self) -> None:
         """Close the sync client if this model created it (injected clients are the caller's).

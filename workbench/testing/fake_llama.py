@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 
@@ -23,7 +24,9 @@ class FakeLlama:
     def should_stop(self) -> bool:
         return False
 
-    def create_chat_completion(self, **kwargs: Any) -> dict[str, Any]:
+    def create_chat_completion(self, stream: bool = False, **kwargs: Any) -> Any:
+        if stream:
+            return self._chunks(**kwargs)
         with self._lock:
             self.running += 1
             self.most_running = max(self.most_running, self.running)
@@ -39,6 +42,24 @@ class FakeLlama:
                 "choices": [{"message": {"content": "tok " * made}}],
                 "usage": {"prompt_tokens": 3, "completion_tokens": made},
             }
+        finally:
+            with self._lock:
+                self.running -= 1
+
+    def _chunks(self, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        # Shaped like llama-cpp-python's chat chunks: a role, one chunk per token, a finish.
+        yield {"choices": [{"delta": {"role": "assistant"}, "finish_reason": None}]}
+        with self._lock:
+            self.running += 1
+            self.most_running = max(self.most_running, self.running)
+        try:
+            for _ in range(kwargs["max_tokens"]):
+                time.sleep(self.token_s)
+                self.tokens += 1
+                yield {"choices": [{"delta": {"content": "tok "}, "finish_reason": None}]}
+                if self.should_stop():
+                    break
+            yield {"choices": [{"delta": {}, "finish_reason": "length"}]}
         finally:
             with self._lock:
                 self.running -= 1

@@ -1,14 +1,16 @@
 """Fake chat models for tests and fault injection. Each implements `ChatModel` and records the
-requests it saw in `.requests`."""
+requests it saw in `.requests`. Each streams too (`astream`), word by word;
+`StreamingScriptedModel` can fail partway through a stream."""
 
 from __future__ import annotations
 
 import asyncio
+import re
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 
-from workbench.core.errors import ProviderError
+from workbench.core.errors import ProviderError, ProviderUnavailable
 from workbench.core.protocols import Completion, GenerationRequest
 from workbench.core.tokens import estimate_tokens
 
@@ -20,6 +22,11 @@ def _completion(reply: str | Completion, request: GenerationRequest, model: str)
         return reply
     prompt = " ".join(m.get("content", "") for m in request.messages) or request.question
     return Completion(text=reply, tokens_in=estimate_tokens(prompt), tokens_out=estimate_tokens(reply), model=model)
+
+
+def word_pieces(text: str) -> list[str]:
+    """`text` cut before each word, whitespace kept: the pieces join back to `text`."""
+    return re.findall(r"\s*\S+\s*?(?=\s|$)|\s+$", text) if text else []
 
 
 class _Recording:
@@ -43,6 +50,13 @@ class _Recording:
 
     async def acomplete(self, request: GenerationRequest) -> Completion:
         return self.complete(request)
+
+    async def astream(self, request: GenerationRequest) -> AsyncIterator[str | Completion]:
+        """The answer `acomplete` gives, word by word, then the `Completion`."""
+        completion = await self.acomplete(request)
+        for piece in word_pieces(completion.text):
+            yield piece
+        yield completion
 
 
 class ScriptedModel(_Recording):
@@ -125,3 +139,40 @@ class SlowModel(_Recording):
         self._seen(request)
         await asyncio.sleep(self.delay_s)
         return _completion(self.reply, request, self.model)
+
+
+class StreamingScriptedModel(ScriptedModel):
+    """A `ScriptedModel` whose streams can fail: with `fail_after=k`, every stream raises `error`
+    after its first k word pieces (k=0: before any). `piece_delay_s` is awaited before each
+    piece, to measure time to first piece or to cancel a stream partway."""
+
+    model = "streaming-scripted"
+
+    def __init__(
+        self,
+        replies: Sequence[Reply],
+        repeat_last: bool = False,
+        *,
+        fail_after: int | None = None,
+        error: ProviderError | type[ProviderError] = ProviderUnavailable,
+        piece_delay_s: float = 0.0,
+    ) -> None:
+        super().__init__(replies, repeat_last)
+        self.fail_after = fail_after
+        self.error = error
+        self.piece_delay_s = piece_delay_s
+        self.pieces_sent = 0
+
+    async def astream(self, request: GenerationRequest) -> AsyncIterator[str | Completion]:
+        completion = self.complete(request)
+        for i, piece in enumerate(word_pieces(completion.text)):
+            if self.fail_after is not None and i >= self.fail_after:
+                break
+            if self.piece_delay_s:
+                await asyncio.sleep(self.piece_delay_s)
+            self.pieces_sent += 1
+            yield piece
+        if self.fail_after is not None:
+            error = self.error
+            raise error(f"injected failure after {self.fail_after} piece(s)") if isinstance(error, type) else error
+        yield completion
