@@ -1,7 +1,7 @@
 """A real evaluated run to export: the extractive pipeline over 12 paragraphs with a hashing
 embedder, logged to a SQLite MLflow store in a temporary folder, and bundles made from it.
 
-Building a run and a bundle takes seconds, so one of each is made per module and tests that
+Building a run and a bundle takes seconds, so one of each is made per test session and tests that
 tamper with a bundle work on a copy.
 """
 
@@ -64,12 +64,12 @@ def evaluated_root(root: Path, **config: Any) -> Evaluated:
     return Evaluated(root, path, tracker, run.run_id)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def evaluated(tmp_path_factory: pytest.TempPathFactory) -> Evaluated:
     return evaluated_root(tmp_path_factory.mktemp("evaluated"))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def bundle_report(evaluated: Evaluated) -> ExportReport:
     return evaluated.export(evaluated.root / "bundle")
 
