@@ -290,3 +290,15 @@ async def test_llama_stream_cancelled_before_it_ran_never_runs() -> None:
     with pytest.raises(ProviderTimeout, match="cancelled"):
         await waiting
     assert fake.tokens == 0
+
+
+async def test_a_failing_sink_is_not_charged_to_the_endpoint() -> None:
+    class Broken(Sink):
+        async def write(self, piece: str) -> None:
+            raise KeyError("an output check broke")
+
+    backup = ScriptedModel([TEXT])
+    p = pool({"primary": ScriptedModel([TEXT]), "backup": backup})
+    with pytest.raises(KeyError, match="output check"):
+        await p.astream("primary", ASK, Broken())
+    assert backup.calls == 0 and p.breaker("primary").failure_rate() == 0

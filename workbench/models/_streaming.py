@@ -17,6 +17,22 @@ class MidStream(Exception):  # noqa: N818 - a carrier, never seen outside the po
         self.error = error
 
 
+class SinkFailed(Exception):  # noqa: N818 - a carrier, never seen outside the pool
+    """Carries an error raised by the sink (an output check on a draft), not by the model: it
+    says nothing about the endpoint's health, so no breaker counts it and no fallback tries."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+async def _write(sink: PieceSink, piece: str) -> None:
+    try:
+        await sink.write(piece)
+    except Exception as exc:
+        raise SinkFailed(exc) from exc
+
+
 async def drain(model: ChatModel, request: GenerationRequest, sink: PieceSink) -> Completion:
     """Send `model`'s pieces to `sink` and return its final `Completion`. A model without
     `astream` (a user's own, a fake) answers with `acomplete`, streamed as one piece."""
@@ -24,7 +40,7 @@ async def drain(model: ChatModel, request: GenerationRequest, sink: PieceSink) -
     if stream is None:
         whole = await model.acomplete(request)
         if whole.text:
-            await sink.write(whole.text)
+            await _write(sink, whole.text)
         return whole
     completion: Completion | None = None
     # aclosing: an attempt that fails or times out stops the model's generation at once.
@@ -33,7 +49,7 @@ async def drain(model: ChatModel, request: GenerationRequest, sink: PieceSink) -
             if isinstance(item, Completion):
                 completion = item
             elif item:
-                await sink.write(item)
+                await _write(sink, item)
     if completion is None:
         raise ProviderError(f"{type(model).__name__} ended its stream without a final completion")
     return completion

@@ -25,7 +25,7 @@ from workbench.core.schema import ModelEndpoint
 from workbench.core.state import ModelCall
 from workbench.core.tokens import cost_of
 from workbench.models._errors import one_line
-from workbench.models._streaming import MidStream, drain
+from workbench.models._streaming import MidStream, SinkFailed, drain
 from workbench.models.breaker import CircuitBreaker
 from workbench.models.identity import OPERATIONAL, endpoint_identity
 from workbench.models.identity import model_id as short_model_id
@@ -218,6 +218,9 @@ class EndpointPool:
             if sink.committed:
                 raise MidStream(exc) from exc
             raise
+        except SinkFailed as failed:
+            breaker.release()
+            raise failed.error from failed.error.__cause__
         except Exception:
             breaker.record_failure()
             raise
