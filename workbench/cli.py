@@ -234,7 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.set_defaults(func=cmd_eval)
 
     sc = sub.add_parser("score", help="score rows you already have (question, answer, contexts, ...)")
-    sc.add_argument("rows", help="a JSONL, CSV or parquet file")
+    sc.add_argument("rows", help="a JSONL, CSV, parquet or DuckDB file, or a served request-log folder")
     sc.add_argument("--metrics", help="comma-separated metric names (default: those the rows allow)")
     sc.add_argument("--judge", help="a model endpoint name from --config, for LLM-judged metrics")
     sc.add_argument("--config", default="experiments/quickstart.yaml", help="where the embedder and judges are")

@@ -32,7 +32,8 @@ def score_file(
     progress: bool = False,
 ) -> ScoredRows:
     """Score a JSONL/CSV/parquet file of `question`, `answer`, `contexts` (+ optional `reference`,
-    `reference_contexts`, `evidence`, `retrieved`, `answerable`). `config` supplies the embedder
+    `reference_contexts`, `evidence`, `retrieved`, `answerable`), or a DuckDB request log (a
+    served bundle's `var/requests/` folder or one of its files). `config` supplies the embedder
     and the model endpoints a `judge` may name. With `out`, writes rows + scores atomically.
 
     The output keeps every input column as it was in the file (ids, labels, anything else), in
@@ -78,6 +79,10 @@ def _input_frame(path: Path) -> pd.DataFrame:
     """The file's rows with every column and value as written (CSV cells stay text, so ids
     like `007` keep their zeros). `load_rows` has already checked the file."""
     suffix = path.suffix.lower()
+    if path.is_dir() or suffix == ".duckdb":
+        from workbench.evaluation.rows import read_duckdb_rows
+
+        return read_duckdb_rows(path)
     if suffix == ".csv":
         return pd.read_csv(path, dtype=str, keep_default_na=False)
     if suffix == ".parquet":

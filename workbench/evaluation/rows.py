@@ -1,9 +1,15 @@
-"""Rows to score: from a JSONL, CSV or parquet file, or from a runner results frame; and the
-scored table written back atomically.
+"""Rows to score: from a JSONL, CSV or parquet file, a DuckDB log (or a folder of them), or
+from a runner results frame; and the scored table written back atomically.
 
 A file row needs `question`, `answer` and `contexts` (ragas' `user_input`, `response` and
 `retrieved_contexts` are accepted too). In CSV, list columns are JSON arrays. Retrieved and
 evidence spans are `"doc:start-end"` strings or `{doc_id, start, end}` objects.
+
+A DuckDB file is a served request log (table `requests`, one file per server process) or a
+runner's `results.duckdb` (table `results`); a folder means every `.duckdb` file in it, so
+`score bundle/var/requests/` reads the log of every worker. Only answered requests are rows:
+errors, blocks and `/v1/retrieve` calls (no answer) are left out. Feedback on a request
+(`feedback` table) comes along as `feedback_thumbs` and `feedback_comment`, the latest one.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from workbench.core.dataset import Question
 from workbench.core.errors import DatasetError, EvaluationError
 from workbench.evaluation.base import ScoreInput, Span
 
-__all__ = ["load_rows", "parse_span", "rows_from_results", "write_scored", "REQUIRED"]
+__all__ = ["load_rows", "parse_span", "read_duckdb_rows", "rows_from_results", "write_scored", "REQUIRED"]
 
 log = logging.getLogger(__name__)
 
@@ -133,10 +139,84 @@ def _parquet(path: Path) -> Iterator[tuple[str, Mapping[str, Any]]]:
         yield f"{path} row {n}", row
 
 
+# Tables of scorable rows, in the order they are looked for: a served request log, a run's results.
+LOG_TABLES = ("requests", "results")
+_LOCK_RETRIES = 40
+
+
+def _connect_read_only(path: Path) -> Any:
+    """A read-only connection; a server process writes its file in short transactions, so a
+    lock held right now is waited out briefly."""
+    import time
+
+    import duckdb
+
+    for attempt in range(_LOCK_RETRIES):
+        try:
+            return duckdb.connect(str(path), read_only=True)
+        except duckdb.IOException:
+            if attempt == _LOCK_RETRIES - 1:
+                raise
+            time.sleep(0.05)
+    raise AssertionError("unreachable")
+
+
+def _read_log_file(path: Path) -> pd.DataFrame:
+    import duckdb
+
+    try:
+        with _connect_read_only(path) as con:
+            tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+            table = next((t for t in LOG_TABLES if t in tables), None)
+            if table is None:
+                return pd.DataFrame()
+            frame: pd.DataFrame = con.execute(f'SELECT * FROM "{table}"').df()
+            if "feedback" in tables and "request_id" in frame:
+                feedback = con.execute(
+                    "SELECT question_id AS request_id, thumbs AS feedback_thumbs, comment AS feedback_comment, "
+                    "created_at AS feedback_at FROM feedback"
+                ).df()
+                frame.attrs["feedback"] = feedback
+            return frame
+    except duckdb.Error as exc:
+        raise DatasetError(f"{path}: not a readable DuckDB file ({type(exc).__name__}: {exc})") from exc
+
+
+def read_duckdb_rows(path: str | Path) -> pd.DataFrame:
+    """The answered rows of a DuckDB log file, or of every `.duckdb` file of a folder (one per
+    server process), oldest first, with the latest feedback on each request."""
+    path = Path(path)
+    files = sorted(path.glob("*.duckdb")) if path.is_dir() else [path]
+    frames = [_read_log_file(f) for f in files]
+    frames = [f for f in frames if not f.empty]
+    if not frames:
+        return pd.DataFrame()
+    feedback = [f.attrs.pop("feedback") for f in frames if "feedback" in f.attrs]
+    frame = pd.concat(frames, ignore_index=True)
+    answered = frame["answer"].notna() if "answer" in frame else pd.Series(False, index=frame.index)
+    if "error" in frame:
+        answered &= frame["error"].isna()
+    frame = frame[answered]
+    if "created_at" in frame:
+        frame = frame.sort_values("created_at", kind="stable")
+    if feedback:
+        latest = pd.concat(feedback).sort_values("feedback_at").drop_duplicates("request_id", keep="last")
+        frame = frame.merge(latest.drop(columns="feedback_at"), on="request_id", how="left")
+    if "request_id" in frame and "question_id" not in frame:
+        frame = frame.assign(question_id=frame["request_id"])
+    return frame.reset_index(drop=True)
+
+
+def _duckdb(path: Path) -> Iterator[tuple[str, Mapping[str, Any]]]:
+    for n, row in enumerate(read_duckdb_rows(path).to_dict(orient="records"), 1):
+        yield f"{path} row {n}", row
+
+
 _READERS: dict[str, Callable[[Path], Iterator[tuple[str, Mapping[str, Any]]]]] = {
     ".jsonl": _jsonl,
     ".csv": _csv,
     ".parquet": _parquet,
+    ".duckdb": _duckdb,
 }
 
 
@@ -148,11 +228,18 @@ def _format(path: Path, formats: Iterable[str]) -> str:
 
 
 def load_rows(path: str | Path) -> list[ScoreInput]:
-    """Every row of a JSONL, CSV or parquet file as a `ScoreInput`; a bad row raises
-    `DatasetError` naming the file and line (or row), and so does an empty file."""
+    """Every row of a JSONL, CSV, parquet or DuckDB file (or of a folder of DuckDB logs) as a
+    `ScoreInput`; a bad row raises `DatasetError` naming the file and line (or row), and so
+    does an empty file."""
     path = Path(path)
-    reader = _READERS[_format(path, _READERS)]
-    if not path.is_file():
+    reader: Callable[[Path], Iterator[tuple[str, Mapping[str, Any]]]]
+    if path.is_dir():
+        if not any(path.glob("*.duckdb")):
+            raise DatasetError(f"{path}: a folder to score must hold .duckdb request logs; it has none")
+        reader = _duckdb
+    else:
+        reader = _READERS[_format(path, _READERS)]
+    if not path.exists():
         raise DatasetError(f"{path}: file not found")
     items = [_to_input(raw, source) for source, raw in reader(path)]
     if not items:

@@ -170,6 +170,8 @@ class _Stream:
                     except GuardrailBlocked as exc:
                         event = Failed(exc, committed=True)
                         continue
+                    if event.model_ttft_s is not None:
+                        ctx.metrics.model_ttft.observe(event.model_ttft_s)
                     for line in self.finished(state):
                         yield line
                     entry.with_state(state)

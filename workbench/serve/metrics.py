@@ -44,6 +44,12 @@ class ServeMetrics:
         self.ttft = Histogram(
             "workbench_time_to_first_token_seconds", "time to the first streamed text", buckets=_LATENCY, registry=r
         )
+        self.model_ttft = Histogram(
+            "workbench_model_time_to_first_token_seconds",
+            "the answering model's own time to its first piece, in streams",
+            buckets=_LATENCY,
+            registry=r,
+        )
         self.tokens = Counter("workbench_tokens", "tokens used per model endpoint", ["model", "direction"], registry=r)
         self.cost = Counter("workbench_cost", "cost per model endpoint", ["model"], registry=r)
         self.guard = Counter(

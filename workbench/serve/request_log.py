@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import random
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -26,8 +27,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from workbench.core.errors import TrackingError
 from workbench.core.state import RequestState
 from workbench.tracking._duckdb import duckdb_transaction
 from workbench.tracking.feedback import FeedbackRecord, FeedbackSink, record_feedback
@@ -146,12 +148,16 @@ class RequestLog:
         self._pending: list[LogEntry] = []
         self._scheduled = False
         self._trace_ids: dict[str, str] = {}
+        self._closed = False
         self.written = 0
 
     # -- writing -----------------------------------------------------------------------------
 
     def record(self, entry: LogEntry) -> None:
         """Queue `entry`; it is masked and written on the log's thread. Never blocks."""
+        if self._closed:
+            log.warning("request %s finished after the request log closed; not logged", entry.request_id)
+            return
         with self._lock:
             self._pending.append(entry)
             if self._scheduled:
@@ -174,21 +180,29 @@ class RequestLog:
                 row[name] = self._masked(row[name])
             rows.append([row[c] for c in COLUMNS])
         placeholders = ", ".join("?" for _ in COLUMNS)
-        try:
+        sql = f"INSERT OR REPLACE INTO {TABLE} ({', '.join(COLUMNS)}) VALUES ({placeholders})"
+
+        def write() -> None:
             with duckdb_transaction(self.path, "write the request log") as con:
                 con.execute(_DDL)
-                con.executemany(f"INSERT OR REPLACE INTO {TABLE} ({', '.join(COLUMNS)}) VALUES ({placeholders})", rows)
+                con.executemany(sql, rows)
+
+        try:
+            _waiting_out_readers(write)
             self.written += len(rows)
         except Exception:  # a full disk must not take the server down; the log says what was lost
             log.exception("could not write %d request log rows to %s", len(rows), self.path)
 
     def flush(self) -> None:
-        """Wait until every entry queued so far is written."""
-        self._executor.submit(self._flush).result()
+        """Wait until every entry queued so far is written (at once once closed: all was)."""
+        if not self._closed:
+            self._executor.submit(self._flush).result()
 
     def close(self) -> None:
-        self.flush()
-        self._executor.shutdown(wait=True)
+        """Write what is queued and stop the log's thread; idempotent."""
+        if not self._closed:
+            self._closed = True
+            self._executor.shutdown(wait=True)  # runs the flush already queued for every entry
 
     def note_trace(self, request_id: str, trace_id: str) -> None:
         """Remember the MLflow trace of a request, so feedback on it lands on the trace too."""
@@ -211,22 +225,52 @@ class RequestLog:
             return None
         with self._lock:
             trace_id = self._trace_ids.get(response_id)
-        return record_feedback(
-            duckdb_path=self.path,
-            run_id=self.run_id,
-            question_id=response_id,
-            thumbs=thumbs,  # type: ignore[arg-type]
-            comment=comment,
-            trace_id=trace_id,
-            tracker=self.tracker if trace_id else None,
-            user=user,
-            mask=self.mask,
+        return _waiting_out_readers(
+            lambda: record_feedback(
+                duckdb_path=self.path,
+                run_id=self.run_id,
+                question_id=response_id,
+                thumbs=thumbs,  # type: ignore[arg-type]
+                comment=comment,
+                trace_id=trace_id,
+                tracker=self.tracker if trace_id else None,
+                user=user,
+                mask=self.mask,
+            )
         )
 
     def knows(self, request_id: str) -> bool:
         """Whether any log file of the folder (this process's first) holds `request_id`."""
         files = [self.path, *(p for p in sorted(self.folder.glob("*.duckdb")) if p != self.path)]
         return any(_has_request(p, request_id) for p in files if p.is_file())
+
+
+T = TypeVar("T")
+LOCK_WAIT_S = 10.0
+
+
+def _locked(exc: BaseException) -> bool:
+    import duckdb
+
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, duckdb.IOException) and "lock" in str(cause).lower():
+            return True
+        cause = cause.__cause__
+    return False
+
+
+def _waiting_out_readers(fn: Callable[[], T]) -> T:
+    """`fn()`, tried again while another process (a reader: `score`, another worker) holds the
+    file's lock; readers hold it for one short query."""
+    deadline = time.monotonic() + LOCK_WAIT_S
+    while True:
+        try:
+            return fn()
+        except TrackingError as exc:
+            if not _locked(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(random.uniform(0.01, 0.05))
 
 
 def _has_request(path: Path, request_id: str, attempts: int = 40) -> bool:

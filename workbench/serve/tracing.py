@@ -31,9 +31,12 @@ class TraceWriter:
         self._lock = threading.Lock()
         self._pending: list[RequestState] = []
         self._scheduled = False
+        self._closed = False
         self.logged = 0
 
     def record(self, state: RequestState) -> None:
+        if self._closed:
+            return
         with self._lock:
             self._pending.append(state)
             if self._scheduled:
@@ -60,8 +63,10 @@ class TraceWriter:
                     self.on_trace(request_id, trace_id)
 
     def flush(self) -> None:
-        self._executor.submit(self._flush).result()
+        if not self._closed:
+            self._executor.submit(self._flush).result()
 
     def close(self) -> None:
-        self.flush()
-        self._executor.shutdown(wait=True)
+        if not self._closed:
+            self._closed = True
+            self._executor.shutdown(wait=True)
