@@ -15,7 +15,7 @@ import pytest
 
 from tests.conftest import write_config
 from workbench.core.errors import GuardrailBlocked, ProviderUnavailable
-from workbench.core.stage import MemoryStageCache, Pipeline
+from workbench.core.stage import MemoryStageCache, Pipeline, Stage
 from workbench.core.state import RequestState
 from workbench.serve.streaming import Delta, Failed, Finished, sentences_end, stream_answer
 from workbench.session import Workbench
@@ -248,3 +248,41 @@ async def test_leaving_early_cancels_the_generation(tmp_path, corpus) -> None:
 )
 def test_commit_points_are_sentence_ends_by_the_one_splitter(text: str, end: int) -> None:
     assert sentences_end(text) == end
+
+
+class _Diverging(Stage):
+    """Streams two sentences that pass as drafts, then returns a different final answer (as a
+    check reading the whole text differently from its prefix would)."""
+
+    kind = "diverging"
+    writes = ("answer",)
+
+    def run(self, state: RequestState) -> RequestState:
+        return state.model_copy(update={"answer": "Something else entirely."})
+
+    async def astream(self, state: RequestState, sink: Any, review: Any = None) -> RequestState:
+        async def check(text: str) -> RequestState:
+            return state.model_copy(update={"answer": text})
+
+        sink.begin(check)
+        sink.restart("fake")
+        for piece in ["Rollo led.", " Then came", " more."]:
+            await sink.write(piece)
+        return self.run(state)
+
+
+async def test_a_final_answer_that_differs_from_what_was_released_fails_the_stream() -> None:
+    events = await _events(Pipeline([_Diverging()]))
+    assert [type(e) for e in events] == [Delta, Failed]
+    assert events[0].text == "Rollo led." and events[1].committed
+    assert "differs from the text already streamed" in str(events[1].error)
+
+
+async def test_the_extractive_baseline_streams_its_checked_answer(tmp_path, corpus) -> None:
+    # The real (non-generating) model: one piece, released sentence by sentence as it passes.
+    pipeline = _pipeline(_config(tmp_path, corpus), tmp_path, {})
+    events = await _events(pipeline)
+    finished = events[-1]
+    assert isinstance(finished, Finished) and finished.model_ttft_s is not None
+    plain = await pipeline.arun(RequestState(query=QUESTION))
+    assert _text(events) == finished.state.answer == plain.answer and "Rollo" in plain.answer
