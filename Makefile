@@ -85,14 +85,17 @@ install-quickstart: $(QS_STAMP)
 quickstart: install-quickstart
 	$(BIN)/python -m workbench ingest experiments/quickstart.yaml
 	$(BIN)/python -m workbench ask experiments/quickstart.yaml "Who picked up the remaining four Premier League packages?"
-	$(BIN)/python -m workbench run experiments/quickstart.yaml --dataset squad_disfl --limit 20
+	$(BIN)/python -m workbench sweep $(SWEEP_ARGS)
+	$(BIN)/python -m workbench export "$$($(BIN)/python -m workbench sweep $(SWEEP_ARGS) --dry-run --json | $(BIN)/python -c 'import json, sys; print(json.load(sys.stdin)["sweep_id"])')" --out bundle --force
 	@echo
+	@echo "Serve the winner:         $(BIN)/python -m workbench serve bundle/"
 	@echo "Open the MLflow UI with:  $(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --port 5000"
 
 # The shipped sweep: 12 variants of the quickstart pipeline on 10 questions, logged to MLflow
 # (one parent run, a child run per variant). Run it again and it resumes; nothing is recomputed.
+SWEEP_ARGS := experiments/sweeps/quickstart.yaml --dataset squad_disfl --limit 10
 sweep: install-quickstart
-	$(BIN)/python -m workbench sweep experiments/sweeps/quickstart.yaml --dataset squad_disfl --limit 10
+	$(BIN)/python -m workbench sweep $(SWEEP_ARGS)
 	@echo
 	@echo "Open the MLflow UI with:  $(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --port 5000"
 
@@ -118,4 +121,4 @@ ui: install
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --host 127.0.0.1 --port 5000
 
 clean:
-	rm -rf .workbench results mlflow.db mlartifacts .pytest_cache
+	rm -rf .workbench results mlflow.db mlartifacts bundle .pytest_cache
