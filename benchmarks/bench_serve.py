@@ -107,7 +107,8 @@ def _session(stub: bool) -> Any:
     from workbench.session import Workbench
     from workbench.testing.models import ScriptedModel
 
-    models = {"smollm2": ScriptedModel(["The remaining four packages went to Sky."], repeat_last=True)} if stub else None
+    stub_model = ScriptedModel(["The remaining four packages went to Sky."], repeat_last=True)
+    models = {"smollm2": stub_model} if stub else None
     wb = Workbench.from_yaml(REPO / "experiments/quickstart.yaml", root=REPO, cache=None, models=models)
     wb.warm_up()
     return wb
@@ -136,9 +137,7 @@ def overhead(n: int, concurrency: int) -> dict[str, Any]:
                 f"rps_c{concurrency}": round(n / many_s, 1),
                 f"p99_ms_c{concurrency}": round(_pct(many, 0.99) * 1000, 2),
             }
-            figures[path]["overhead_p50_ms"] = round(
-                figures[path]["p50_ms"] - figures["pipeline"]["p50_ms"], 2
-            )
+            figures[path]["overhead_p50_ms"] = round(figures[path]["p50_ms"] - figures["pipeline"]["p50_ms"], 2)
         server.should_exit = True
         served.close()
     wb.close()
