@@ -117,12 +117,18 @@ def _prompts(found: SourceRun) -> dict[str, Any]:
     return out
 
 
+def _questions(found: SourceRun) -> int:
+    # A sweep's table has a row per repeat; the scorecard counts questions.
+    table = found.table
+    return int(table["question_id"].nunique()) if "question_id" in table else len(table)
+
+
 def _scorecard(found: SourceRun, ds: Dataset, index: dict[str, Any], tracking_uri: str | None) -> dict[str, Any]:
     return {
         "config": found.config.name,
         "config_hash": found.config_hash,
         "metrics": _contents.scorecard_metrics(found.metrics),
-        "dataset": {"name": ds.name, "fingerprint": ds.content_hash, "questions": len(found.table)},
+        "dataset": {"name": ds.name, "fingerprint": ds.content_hash, "questions": _questions(found)},
         "index_fingerprint": index["fingerprint"],
         "mlflow": {
             "run_id": found.run_id,
