@@ -25,15 +25,15 @@ def embedder() -> HashingEmbedder:
 
 @pytest.fixture
 def make_session(tmp_path: Path, small_dataset: Path, embedder: HashingEmbedder) -> Iterator[Callable[..., Workbench]]:
-    """Sessions over the small corpus; `models=` injects fakes, other keywords override the
-    extractive config's top-level keys."""
+    """Sessions over the small corpus; `fakes=` injects models by endpoint name, other keywords
+    override the extractive config's top-level keys."""
     sessions: list[Workbench] = []
 
-    def make(models: dict[str, Any] | None = None, **overrides: Any) -> Workbench:
+    def make(fakes: dict[str, Any] | None = None, **overrides: Any) -> Workbench:
         folder = tmp_path / f"session{len(sessions)}"
         folder.mkdir()
         config = write_config(folder, small_dataset / "corpus.jsonl", **overrides)
-        wb = Workbench.from_yaml(config, embedder=embedder, models=models, cache=None, root=folder)
+        wb = Workbench.from_yaml(config, embedder=embedder, models=fakes, cache=None, root=folder)
         sessions.append(wb)
         return wb
 

@@ -143,27 +143,23 @@ class RequestLog:
         self.mask = mask
         self.run_id = run_id
         self.tracker = tracker
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="request-log")
+        self._executor: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
         self._pending: list[LogEntry] = []
         self._scheduled = False
         self._trace_ids: dict[str, str] = {}
-        self._closed = False
         self.written = 0
 
     # -- writing -----------------------------------------------------------------------------
 
     def record(self, entry: LogEntry) -> None:
         """Queue `entry`; it is masked and written on the log's thread. Never blocks."""
-        if self._closed:
-            log.warning("request %s finished after the request log closed; not logged", entry.request_id)
-            return
         with self._lock:
             self._pending.append(entry)
             if self._scheduled:
                 return
             self._scheduled = True
-        self._executor.submit(self._flush)
+        self._thread().submit(self._flush)
 
     def _masked(self, text: str | None) -> str | None:
         return self.mask(text) if self.mask is not None and text else text
@@ -193,16 +189,24 @@ class RequestLog:
         except Exception:  # a full disk must not take the server down; the log says what was lost
             log.exception("could not write %d request log rows to %s", len(rows), self.path)
 
+    def _thread(self) -> ThreadPoolExecutor:
+        """The one worker thread, started on first use (again after `close`)."""
+        with self._lock:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="request-log")
+            return self._executor
+
     def flush(self) -> None:
-        """Wait until every entry queued so far is written (at once once closed: all was)."""
-        if not self._closed:
-            self._executor.submit(self._flush).result()
+        """Wait until everything queued so far is written."""
+        self._thread().submit(self._flush).result()
 
     def close(self) -> None:
-        """Write what is queued and stop the log's thread; idempotent."""
-        if not self._closed:
-            self._closed = True
-            self._executor.shutdown(wait=True)  # runs the flush already queued for every entry
+        """Write what is queued and stop the thread; idempotent (a later `record` starts it again)."""
+        with self._lock:
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.submit(self._flush)
+            executor.shutdown(wait=True)
 
     def note_trace(self, request_id: str, trace_id: str) -> None:
         """Remember the MLflow trace of a request, so feedback on it lands on the trace too."""
@@ -215,8 +219,9 @@ class RequestLog:
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
         """Run `fn` on the log's thread, after every entry queued so far."""
-        self._executor.submit(self._flush)
-        return self._executor.submit(fn, *args)
+        thread = self._thread()
+        thread.submit(self._flush)
+        return thread.submit(fn, *args)
 
     def feedback(self, response_id: str, thumbs: str, comment: str, user: str) -> FeedbackRecord | None:
         """Store feedback on a served response (run it through `submit`); None when no file of

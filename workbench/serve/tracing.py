@@ -27,22 +27,19 @@ class TraceWriter:
         self.experiment = experiment
         self.batch = batch
         self.on_trace: Callable[[str, str], None] | None = None
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="request-traces")
+        self._executor: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
         self._pending: list[RequestState] = []
         self._scheduled = False
-        self._closed = False
         self.logged = 0
 
     def record(self, state: RequestState) -> None:
-        if self._closed:
-            return
         with self._lock:
             self._pending.append(state)
             if self._scheduled:
                 return
             self._scheduled = True
-        self._executor.submit(self._flush)
+        self._thread().submit(self._flush)
 
     def _flush(self) -> None:
         with self._lock:
@@ -62,11 +59,21 @@ class TraceWriter:
                 for request_id, trace_id in zip(ids, trace_ids, strict=False):
                     self.on_trace(request_id, trace_id)
 
+    def _thread(self) -> ThreadPoolExecutor:
+        """The one worker thread, started on first use (again after `close`)."""
+        with self._lock:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="request-traces")
+            return self._executor
+
     def flush(self) -> None:
-        if not self._closed:
-            self._executor.submit(self._flush).result()
+        """Wait until everything queued so far is written."""
+        self._thread().submit(self._flush).result()
 
     def close(self) -> None:
-        if not self._closed:
-            self._closed = True
-            self._executor.shutdown(wait=True)
+        """Write what is queued and stop the thread; idempotent (a later `record` starts it again)."""
+        with self._lock:
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.submit(self._flush)
+            executor.shutdown(wait=True)
