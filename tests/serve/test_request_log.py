@@ -45,8 +45,10 @@ async def test_every_request_is_logged_masked(client: httpx.AsyncClient, served:
     with duckdb.connect(str(served.request_log.path), read_only=True) as con:
         rows = con.execute("SELECT * FROM requests ORDER BY created_at").df()
         feedback = con.execute("SELECT * FROM feedback").df()
-    assert list(rows["endpoint"]) == ["/v1/ask", "/v1/ask", "/v1/chat/completions", "/v1/ask", "/v1/retrieve"]
-    assert list(rows["status"]) == [200, 200, 200, 400, 200]
+    endpoints = ["/v1/ask", "/v1/ask", "/v1/chat/completions", "/v1/ask", "/v1/retrieve", "/v1/ask"]
+    assert list(rows["endpoint"]) == endpoints
+    assert list(rows["status"]) == [200, 200, 200, 400, 200, 422]
+    assert "question" in rows.iloc[5]["error"] and pd.isna(rows.iloc[5]["question"])
     everything = rows.astype(str).to_string() + feedback.astype(str).to_string()
     assert EMAIL not in everything and "<EMAIL_ADDRESS>" in everything
     first = rows.iloc[0]

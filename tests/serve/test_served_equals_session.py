@@ -7,6 +7,8 @@ import asyncio
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.serve.conftest import serving
 from workbench.serve.app import create_app
 from workbench.serve.tracing import TraceWriter
@@ -54,3 +56,20 @@ async def test_requests_become_traces_and_feedback_lands_on_them(make_session, m
     assert trace.experiment == "extractive-served" and trace.question_id == answer["id"]
     assert {s.name for s in trace.spans} >= {"retriever", "generator"}
     assert [f.trace_id for f in tracker.feedback] == [trace.trace_id]
+
+
+@pytest.mark.integration
+async def test_traces_reach_a_real_mlflow_store(make_session, make_served, tmp_path: Path) -> None:
+    from workbench.tracking import MlflowTracker
+
+    tracker = MlflowTracker(tmp_path / "mlflow.db")
+    served = make_served(make_session(), tracer=TraceWriter(tracker, experiment="extractive-served"))
+    async with serving(create_app(served)) as client:
+        answer = (await client.post("/v1/ask", json={"question": "When did the monopoly end?"})).json()
+        await asyncio.to_thread(served.tracer.flush)
+        fb = await client.post("/v1/feedback", json={"response_id": answer["id"], "thumbs": "down"})
+        assert fb.status_code == 200, fb.text
+    experiment = tracker.client.get_experiment_by_name("extractive-served")
+    (trace,) = tracker.client.search_traces(locations=[experiment.experiment_id])
+    assert trace.info.tags.get("question_id") == answer["id"]
+    assert any(a.name == "user_feedback" for a in trace.info.assessments)

@@ -97,7 +97,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.ctx = ctx
-    install(app, lambda: retry_after_seconds(service.breakers()))
+    install(app, lambda: retry_after_seconds(service.breakers()), refused=ctx.refused)
     dependencies: list[Any] = [Depends(auth)]
     app.include_router(chat_router(ctx), dependencies=dependencies)
     app.include_router(native_router(ctx), dependencies=dependencies)

@@ -19,6 +19,7 @@ from workbench.serve.metrics import ServeMetrics
 from workbench.serve.request_log import LogEntry
 from workbench.serve.service import ServedPipeline
 
+PIPELINE_ENDPOINTS = frozenset({"/v1/chat/completions", "/v1/ask", "/v1/retrieve"})
 CLIENT_CLOSED = 499  # the client went away before the answer was complete (nginx's code)
 
 
@@ -46,6 +47,14 @@ class ServeContext:
             bundle_digest=self.service.digest,
             stream=stream,
         )
+
+    def refused(self, request: Request, status: int, message: str) -> None:
+        """Log a request to a pipeline endpoint refused before the pipeline ran (a 4xx)."""
+        if request.url.path not in PIPELINE_ENDPOINTS:
+            return
+        entry = self.new_request(request, request.url.path, None)
+        entry.status, entry.error = status, message
+        self.finish(entry, time.perf_counter())
 
     def finish(self, entry: LogEntry, started: float, state: RequestState | None = None) -> None:
         """Log a request that ended (`entry.status` says how) and count what its state used."""

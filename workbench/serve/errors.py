@@ -106,8 +106,16 @@ def validation_message(exc: RequestValidationError) -> tuple[int, str, str | Non
     return 422, "; ".join(parts) or "the request does not validate", param
 
 
-def install(app: Any, retry_after: Callable[[], int]) -> None:
-    """Register the handlers on a FastAPI app; `retry_after` gives the seconds to advertise on 503s."""
+def install(
+    app: Any, retry_after: Callable[[], int], refused: Callable[[Request, int, str], None] | None = None
+) -> None:
+    """Register the handlers on a FastAPI app; `retry_after` gives the seconds to advertise on
+    503s; `refused(request, status, message)` hears of requests refused before any pipeline ran
+    (invalid body, unknown model), so they can be logged too."""
+
+    def tell(request: Request, status: int, message: str) -> None:
+        if refused is not None and _request_id(request) is None:
+            refused(request, status, message)
 
     async def on_workbench_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, E.WorkbenchError)
@@ -120,12 +128,14 @@ def install(app: Any, retry_after: Callable[[], int]) -> None:
     async def on_validation(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
         status, message, param = validation_message(exc)
+        tell(request, status, message)
         kind = "invalid_json" if status == 400 else "invalid_request_error"
         return JSONResponse(error_body(message, kind, param=param, request_id=_request_id(request)), status_code=status)
 
     async def on_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, HTTPException)
         kind = getattr(exc, "type", None) or ("not_found" if exc.status_code == 404 else "invalid_request_error")
+        tell(request, exc.status_code, str(exc.detail))
         body = error_body(str(exc.detail), kind, param=getattr(exc, "param", None), request_id=_request_id(request))
         return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
 
