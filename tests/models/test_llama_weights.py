@@ -1,6 +1,5 @@
 """`LlamaWeights`: the models of a sweep share one loaded `Llama` per GGUF file, with its lock
-and worker thread; closing one model leaves the others working; the prompt cache never changes
-an answer."""
+and worker thread; closing one model leaves the others working."""
 
 from __future__ import annotations
 
@@ -98,11 +97,6 @@ async def test_closing_the_weights_stops_every_call_and_frees_the_model(gguf_fil
     assert fake.closed and a._llm is None and b._llm is None and len(weights) == 0
 
 
-def test_a_negative_cache_size_is_refused():
-    with pytest.raises(ValueError, match="prompt_cache_mb"):
-        LlamaWeights(prompt_cache_mb=-1)
-
-
 # -- the real GGUF -------------------------------------------------------------------------
 
 
@@ -149,28 +143,3 @@ def test_models_with_different_params_share_one_llama_and_both_answer(llama_endp
     finally:
         weights.close()
     assert len(weights) == 0 and long._llm is None
-
-
-@pytest.mark.integration
-@pytest.mark.slow
-def test_the_prompt_cache_never_changes_an_answer(llama_endpoint):
-    """Variants of one question interleaved with another's, so the cache restores states of
-    earlier prompts, not just the previous one; each answer equals a fresh full evaluation."""
-    order = [(q, k) for k in (3, 2, 4) for q in QUESTIONS]
-    fresh_weights, cached_weights = LlamaWeights(), LlamaWeights(prompt_cache_mb=512)
-    fresh = LlamaCppModel(llama_endpoint, weights=fresh_weights)
-    cached = LlamaCppModel(llama_endpoint, weights=cached_weights)
-    try:
-        fresh.warm_up()
-        cached.warm_up()
-        assert cached._llm.cache is not None and fresh._llm.cache is None
-        want, got = [], []
-        for question, top_k in order:
-            fresh._llm.reset()  # no reuse at all: the whole prompt is evaluated
-            want.append(fresh.complete(grounded(question, top_k)).text)
-            got.append(cached.complete(grounded(question, top_k)).text)
-        assert got == want
-        assert len(cached._llm.cache.cache_state) > 1
-    finally:
-        fresh_weights.close()
-        cached_weights.close()

@@ -24,8 +24,6 @@ from workbench.core.schema import LlamaCppEndpoint
 
 log = logging.getLogger(__name__)
 
-_MB = 1 << 20
-
 
 class LoadedLlama:
     """One `Llama`, loaded on first use, with everything its callers share.
@@ -35,16 +33,13 @@ class LoadedLlama:
     by owner, so one model sharing the weights can stop its own calls and leave the others be.
     """
 
-    def __init__(
-        self, locate: Callable[[], Path], *, n_ctx: int, n_threads: int | None, prompt_cache_mb: int = 0
-    ) -> None:
+    def __init__(self, locate: Callable[[], Path], *, n_ctx: int, n_threads: int | None) -> None:
         self.lock = threading.RLock()
         self.llm: Any = None
         self.model_name = ""
         self._locate = locate
         self._n_ctx = n_ctx
         self._n_threads = n_threads
-        self._prompt_cache_mb = prompt_cache_mb
         self._state_lock = threading.Lock()
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
         self._in_flight: dict[threading.Event, Hashable] = {}
@@ -59,8 +54,6 @@ class LoadedLlama:
                 llm = _stoppable_llama()(
                     model_path=str(path), n_ctx=self._n_ctx, n_threads=self._n_threads, verbose=False
                 )
-                if self._prompt_cache_mb > 0:
-                    llm.set_cache(_prompt_cache(self._prompt_cache_mb * _MB))
                 self.llm, self.model_name = llm, path.stem
                 # Free the weights before interpreter shutdown tears down llama.cpp's globals;
                 # Llama.__del__ at that point prints an ignored TypeError.
@@ -125,18 +118,9 @@ class LlamaWeights:
     endpoints' other settings (`params`, `timeout_s`, ...); the models of one such key share one
     `Llama`, one lock and one worker thread, so their calls run one at a time. Closing a model
     stops only its own calls; `close()` here frees every model loaded.
-
-    `prompt_cache_mb` > 0 gives each loaded model a RAM cache of that size holding the evaluated
-    state of recent prompts (llama-cpp-python's `LlamaRAMCache`), so a prompt sharing its start
-    with any recent prompt, not only the previous one, evaluates just the rest. Answers do not
-    change (the state restored is the one a full evaluation computes); see
-    benchmarks/RESULTS.md for when it pays.
     """
 
-    def __init__(self, *, prompt_cache_mb: int = 0) -> None:
-        if prompt_cache_mb < 0:
-            raise ValueError("prompt_cache_mb must be >= 0")
-        self.prompt_cache_mb = prompt_cache_mb
+    def __init__(self) -> None:
         self._lock = threading.Lock()
         self._loaded: dict[tuple[Path, int, int | None], LoadedLlama] = {}
 
@@ -148,9 +132,7 @@ class LlamaWeights:
         with self._lock:
             loaded = self._loaded.get(key)
             if loaded is None:
-                loaded = LoadedLlama(
-                    lambda: path, n_ctx=config.n_ctx, n_threads=config.n_threads, prompt_cache_mb=self.prompt_cache_mb
-                )
+                loaded = LoadedLlama(lambda: path, n_ctx=config.n_ctx, n_threads=config.n_threads)
                 self._loaded[key] = loaded
             return loaded
 
@@ -165,26 +147,6 @@ class LlamaWeights:
             loaded = list(self._loaded.values())
         for each in loaded:
             each.close()
-
-
-def _prompt_cache(capacity_bytes: int) -> Any:
-    return _prompt_cache_class()(capacity_bytes)
-
-
-@functools.cache
-def _prompt_cache_class() -> type:
-    from llama_cpp import LlamaRAMCache
-
-    class PromptCache(LlamaRAMCache):  # type: ignore[misc]
-        """`LlamaRAMCache` counting all it holds: a saved state also keeps a copy of the logits
-        of every prompt token (n_tokens x n_vocab floats, ~85 MB for 430 SmolLM2 tokens), which
-        the stock cache leaves out of its size and so outgrows its capacity ~10 times."""
-
-        @property
-        def cache_size(self) -> int:
-            return sum(s.llama_state_size + s.scores.nbytes for s in self.cache_state.values())
-
-    return PromptCache
 
 
 def _never() -> bool:
@@ -208,6 +170,13 @@ def _stoppable_llama() -> type:
 
         def create_completion(self, *args: Any, **kwargs: Any) -> Any:
             self.prompt_tokens = 0
+            # Evaluate every prompt from its first token. llama-cpp-python otherwise keeps the
+            # previous call's KV cache for a shared prefix and evaluates only the rest, in a
+            # batch of another shape, which changes the logits slightly: on the quickstart
+            # sweep one answer in 20 prompt pairs differed with the prompt that ran before it.
+            # An answer must not depend on what was asked before (a cached or served answer
+            # equals a fresh one), so each call pays its whole prompt.
+            self.reset()
 
             def stop(ids: Any, _logits: Any) -> bool:
                 if not self.prompt_tokens:

@@ -72,29 +72,16 @@ def split_questions(questions: Sequence[Question], holdout: float, seed: int) ->
     return shuffled[n_confirm:], shuffled[:n_confirm]
 
 
-def prompt_order(config: PipelineConfig) -> tuple[Any, ...]:
-    """Variants sorted by this make each prompt extend the one before on a local model, whose
-    evaluated prefix llama.cpp keeps (benchmarks/RESULTS.md: 29% fewer prompt tokens evaluated):
-    same model and prompt text together, then the same retrieval, top-k ascending."""
-    prompt = config.prompts[config.generation.prompt]
-    r = config.retrieval
-    return (config.generation.model, prompt.system, prompt.template, r.mode, r.fusion, r.reranker.kind, r.top_k)
-
-
 def work_items(
     variants: Iterable[str],
     questions: Sequence[Question],
     repeats: int,
     split: str,
     done: set[tuple[str, str, int]],
-    configs: dict[str, PipelineConfig] | None = None,
 ) -> list[WorkItem]:
-    """The items not yet done, question by question: the variants of one question run together
-    (in `prompt_order` when `configs` are given), so prompts that share a prefix follow each
-    other on a local model."""
-    names = list(variants)
-    if configs is not None:
-        names.sort(key=lambda v: (prompt_order(configs[v]), v))
+    """The items not yet done, question by question (the variants of one question together, in
+    name order), so that an interrupted sweep has compared its variants on the same questions."""
+    names = sorted(variants)
     return [
         WorkItem(v, q, r, split) for q in questions for r in range(repeats) for v in names if (v, q.id, r) not in done
     ]

@@ -65,7 +65,7 @@ class SweepRunner:
         if self.meter.reason is not None:
             return
         done = self.journal.done_keys(self.sweep.id)
-        items = work_items(variants, questions, self.spec.repeats, split, done, self.sweep.configs)
+        items = work_items(variants, questions, self.spec.repeats, split, done)
         if not items:
             return
         self._bar = tqdm(total=len(items), desc=f"{self.spec.name} {split}", unit="q", disable=not self.progress)
