@@ -6,12 +6,9 @@ bundle refused; two workers sharing metrics and the request log folder."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,16 +17,12 @@ import pytest
 
 from tests.conftest import REPO, write_config
 from workbench.evaluation.rows import read_duckdb_rows
+from workbench.testing._process import free_port
+from workbench.testing.workbench_server import WorkbenchServer as Server
 
 pytestmark = pytest.mark.integration
 
 QUESTION = "Who picked up the remaining four packages?"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -60,43 +53,10 @@ def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return Path(report.path)
 
 
-class Server:
-    def __init__(self, bundle: Path, *args: str) -> None:
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        cmd = [sys.executable, "-m", "workbench", "serve", str(bundle), "--port", str(self.port), *args]
-        env = os.environ | {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-        self.proc = subprocess.Popen(
-            cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-        )
-
-    def wait_ready(self, timeout: float = 180) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"server exited {self.proc.returncode}: {self.proc.stdout.read()}")
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.25)
-        raise AssertionError("server not ready in time")
-
-    def stop(self) -> str:
-        self.proc.terminate()
-        try:
-            out, _ = self.proc.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            out, _ = self.proc.communicate()
-        return out
-
-
 @pytest.fixture
 def server(bundle: Path) -> Iterator[Server]:
     shutil.rmtree(bundle / "var", ignore_errors=True)
-    s = Server(bundle)
+    s = Server(bundle, cwd=REPO)
     try:
         s.wait_ready()
         yield s
@@ -156,7 +116,7 @@ def test_a_tampered_bundle_is_refused_with_one_line(bundle: Path, tmp_path: Path
     copy = Path(shutil.copytree(bundle, tmp_path / "tampered", ignore=shutil.ignore_patterns("var")))
     config = copy / "config.yaml"
     config.write_text(config.read_text().replace("top_k: 4", "top_k: 5"))
-    port = str(_free_port())
+    port = str(free_port())
     done = subprocess.run(
         [sys.executable, "-m", "workbench", "serve", str(copy), "--port", port],
         cwd=REPO,
@@ -172,7 +132,7 @@ def test_a_tampered_bundle_is_refused_with_one_line(bundle: Path, tmp_path: Path
 
 def test_two_workers_share_metrics_and_the_log_folder(bundle: Path) -> None:
     shutil.rmtree(bundle / "var", ignore_errors=True)
-    server = Server(bundle, "--workers", "2")
+    server = Server(bundle, "--workers", "2", cwd=REPO)
     try:
         server.wait_ready()
         ids = []
