@@ -1,6 +1,6 @@
 """The newcomer's loop end to end, with the real local models: run the shipped sweep, export its
 winner, serve the bundle with `python -m workbench serve` (real uvicorn), and talk to it with the
-official `openai` client. (A tampered bundle's refusal: tests/serve/test_server_integration.py.)"""
+official `openai` client. (A tampered bundle's refusal: tests/serve/test_serve_integration.py.)"""
 
 from __future__ import annotations
 
