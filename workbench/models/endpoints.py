@@ -15,7 +15,7 @@ import functools
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from workbench.core.errors import ConfigError, ProviderError, ProviderTimeout, ProviderUnavailable
@@ -278,19 +278,7 @@ class EndpointPool:
     ) -> tuple[Completion, list[ModelCall]]:
         """The async twin of `complete`; each attempt is bounded by the endpoint's `timeout_s`,
         and a timed-out attempt is cancelled (a local generation stops)."""
-        errors: list[tuple[str, ProviderError]] = []
-        for ep in self._order(name, chain):
-            started = time.perf_counter()
-            try:
-                completion, attempts = await aretry(
-                    functools.partial(self._aattempt, ep, request), self.configs[ep].retry, sleep=self._asleep
-                )
-            except ProviderError as exc:
-                log.warning("endpoint %s failed: %s", ep, one_line(exc))
-                errors.append((ep, exc))
-                continue
-            return completion, [self._call(name, ep, completion, attempts, started)]
-        raise _all_failed(name, errors) from errors[-1][1]
+        return await self._afirst(name, chain, lambda ep: self._aattempt(ep, request))
 
     async def astream(
         self, name: str, request: GenerationRequest, sink: PieceSink, *, chain: Sequence[str] | None = None
@@ -302,14 +290,19 @@ class EndpointPool:
         `sink.restart(endpoint)`, which drops what the failed one wrote. Once text is committed
         to the client, a failure is raised as it is, with no retry and no fallback: the client
         already holds part of one endpoint's answer."""
+        return await self._afirst(name, chain, lambda ep: self._astream_attempt(ep, request, sink))
+
+    async def _afirst(
+        self, name: str, chain: Sequence[str] | None, attempt: Callable[[str], Awaitable[Completion]]
+    ) -> tuple[Completion, list[ModelCall]]:
+        """The first answer of `attempt(endpoint)` along the chain, each endpoint with its retry
+        policy: the loop of `acomplete` and `astream`. A `MidStream` failure ends the walk."""
         errors: list[tuple[str, ProviderError]] = []
         for ep in self._order(name, chain):
             started = time.perf_counter()
             try:
                 completion, attempts = await aretry(
-                    functools.partial(self._astream_attempt, ep, request, sink),
-                    self.configs[ep].retry,
-                    sleep=self._asleep,
+                    functools.partial(attempt, ep), self.configs[ep].retry, sleep=self._asleep
                 )
             except MidStream as mid:
                 log.warning("endpoint %s failed mid-stream: %s", ep, one_line(mid.error))

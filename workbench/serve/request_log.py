@@ -20,17 +20,17 @@ import json
 import logging
 import os
 import random
-import threading
 import time
-from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from workbench.core.errors import TrackingError
 from workbench.core.state import RequestState
+from workbench.serve._background import BackgroundWriter
+from workbench.serve.api import timings
 from workbench.tracking._duckdb import duckdb_transaction
 from workbench.tracking.feedback import FeedbackRecord, FeedbackSink, record_feedback
 
@@ -110,10 +110,7 @@ class LogEntry:
         self.contexts = [c.text for c in state.chunks]
         self.retrieved = [f"{c.doc_id}:{c.start}-{c.end}" for c in state.chunks]
         self.verdicts = json.dumps([v.model_dump(mode="json") for v in state.verdicts])
-        stages: dict[str, float] = {}
-        for t in state.timings:
-            stages[t.stage] = stages.get(t.stage, 0.0) + t.seconds
-        self.timings = json.dumps(stages)
+        self.timings = json.dumps(timings(state))
         self.tokens_in, self.tokens_out, self.cost = state.tokens_in, state.tokens_out, state.cost
         self.models = [c.endpoint for c in state.calls]
         self.fallback_used = state.fallback_used
@@ -123,7 +120,7 @@ class LogEntry:
 COLUMNS = tuple(LogEntry.__dataclass_fields__)
 
 
-class RequestLog:
+class RequestLog(BackgroundWriter[LogEntry]):
     """This process's request log file in `folder`, and lookups across the folder's files.
 
     `mask` is the config's PII masker (None: nothing to mask); `run_id` is what feedback rows
@@ -138,37 +135,21 @@ class RequestLog:
         run_id: str = "served",
         tracker: FeedbackSink | None = None,
     ) -> None:
+        super().__init__(thread_name="request-log")
         self.folder = Path(folder)
         self.path = self.folder / f"{os.getpid()}.duckdb"
         self.mask = mask
         self.run_id = run_id
         self.tracker = tracker
-        self._executor: ThreadPoolExecutor | None = None
-        self._lock = threading.Lock()
-        self._pending: list[LogEntry] = []
-        self._scheduled = False
         self._trace_ids: dict[str, str] = {}
         self.written = 0
 
     # -- writing -----------------------------------------------------------------------------
 
-    def record(self, entry: LogEntry) -> None:
-        """Queue `entry`; it is masked and written on the log's thread. Never blocks."""
-        with self._lock:
-            self._pending.append(entry)
-            if self._scheduled:
-                return
-            self._scheduled = True
-        self._thread().submit(self._flush)
-
     def _masked(self, text: str | None) -> str | None:
         return self.mask(text) if self.mask is not None and text else text
 
-    def _flush(self) -> None:
-        with self._lock:
-            batch, self._pending, self._scheduled = self._pending, [], False
-        if not batch:
-            return
+    def _write(self, batch: list[LogEntry]) -> None:
         rows = []
         for entry in batch:
             row = asdict(entry)
@@ -189,25 +170,6 @@ class RequestLog:
         except Exception:  # a full disk must not take the server down; the log says what was lost
             log.exception("could not write %d request log rows to %s", len(rows), self.path)
 
-    def _thread(self) -> ThreadPoolExecutor:
-        """The one worker thread, started on first use (again after `close`)."""
-        with self._lock:
-            if self._executor is None:
-                self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="request-log")
-            return self._executor
-
-    def flush(self) -> None:
-        """Wait until everything queued so far is written."""
-        self._thread().submit(self._flush).result()
-
-    def close(self) -> None:
-        """Write what is queued and stop the thread; idempotent (a later `record` starts it again)."""
-        with self._lock:
-            executor, self._executor = self._executor, None
-        if executor is not None:
-            executor.submit(self._flush)
-            executor.shutdown(wait=True)
-
     def note_trace(self, request_id: str, trace_id: str) -> None:
         """Remember the MLflow trace of a request, so feedback on it lands on the trace too."""
         with self._lock:
@@ -216,12 +178,6 @@ class RequestLog:
                 self._trace_ids.pop(next(iter(self._trace_ids)))
 
     # -- feedback ----------------------------------------------------------------------------
-
-    def submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
-        """Run `fn` on the log's thread, after every entry queued so far."""
-        thread = self._thread()
-        thread.submit(self._flush)
-        return thread.submit(fn, *args)
 
     def feedback(self, response_id: str, thumbs: str, comment: str, user: str) -> FeedbackRecord | None:
         """Store feedback on a served response (run it through `submit`); None when no file of
@@ -295,7 +251,3 @@ def _has_request(path: Path, request_id: str, attempts: int = 40) -> bool:
                 raise
             time.sleep(0.05)
     return False
-
-
-def request_log_files(folder: str | Path) -> Sequence[Path]:
-    return sorted(Path(folder).glob("*.duckdb"))

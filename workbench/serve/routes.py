@@ -4,6 +4,7 @@ operational ones (`/healthz`, `/readyz`, `/version`, `/metrics`)."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from importlib.metadata import PackageNotFoundError, version
 
@@ -33,6 +34,7 @@ from workbench.serve.errors import COMMON_ERRORS, PIPELINE_ERRORS, ApiError, Err
 CHAT_ID_PREFIX = "chatcmpl-"
 
 
+@functools.cache  # package metadata is read from disk: once per process, not per request
 def workbench_version() -> str:
     try:
         return version("workbench")

@@ -51,16 +51,6 @@ def retrieval_pipeline(pipeline: Pipeline, drop: frozenset[str] = ANSWER_STAGES)
     return kept
 
 
-def pii_mask(config: PipelineConfig) -> Callable[[str], str] | None:
-    """The config's PII masker (every `pii` check, input and output), as `Workbench.feedback` uses."""
-    checks = [*config.guardrails.input, *config.guardrails.output]
-    if not any(getattr(c, "check", None) == "pii" for c in checks):
-        return None
-    from workbench.guardrails.pii import pii_masker
-
-    return pii_masker(checks)
-
-
 @dataclass
 class ServedPipeline:
     """The pipeline and its companions, as the app needs them.
@@ -131,10 +121,13 @@ class ServedPipeline:
         close_session: bool = False,
     ) -> ServedPipeline:
         """Serve a `Workbench` session's pipeline (the same object `wb.ask` runs)."""
+        from workbench.guardrails.pii import pii_masker
+
         config: PipelineConfig = wb.config
         request_log = RequestLog(
             log_dir,
-            mask=pii_mask(config),
+            # The config's PII masker (every `pii` check, input and output), as `Workbench.feedback` uses.
+            mask=pii_masker([*config.guardrails.input, *config.guardrails.output]),
             run_id=f"served:{config.name}:{digest[:16]}",
             tracker=tracer.tracker if tracer is not None else None,
         )
