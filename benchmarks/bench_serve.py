@@ -114,7 +114,7 @@ def _session(stub: bool) -> Any:
     return wb
 
 
-def overhead(n: int, concurrency: int) -> dict[str, Any]:
+def overhead(n: int, concurrency: int, *, request_log: bool = True) -> dict[str, Any]:
     from workbench.core.state import RequestState
     from workbench.serve.app import create_app
     from workbench.serve.service import ServedPipeline
@@ -128,6 +128,8 @@ def overhead(n: int, concurrency: int) -> dict[str, Any]:
         in_process.append(time.perf_counter() - started)
     with tempfile.TemporaryDirectory() as tmp:
         served = ServedPipeline.from_workbench(wb, log_dir=Path(tmp) / "requests")
+        if not request_log:  # to attribute the overhead: the same server writing no log
+            served.request_log.record = lambda *_: None  # type: ignore[method-assign]
         server, base = _start(create_app(served))
         figures: dict[str, Any] = {"pipeline": _summary(in_process, sum(in_process))}
         for path in ("/v1/ask", "/v1/chat/completions"):
@@ -207,10 +209,12 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--ttft", type=int, default=10, help="streamed questions for part 2 (0: skip)")
+    parser.add_argument("--no-request-log", action="store_true", help="serve without writing the request log")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     print(f"# {time.strftime('%Y-%m-%d')} {platform.machine()} {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}")
-    print(json.dumps({"overhead": overhead(args.requests, args.concurrency)}, indent=2))
+    figures = overhead(args.requests, args.concurrency, request_log=not args.no_request_log)
+    print(json.dumps({"overhead": figures}, indent=2))
     if args.ttft:
         print(json.dumps({"ttft": ttft(args.ttft)}, indent=2))
 

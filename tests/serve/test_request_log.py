@@ -124,3 +124,23 @@ async def test_python_m_workbench_score_reads_the_log(
     assert done.returncode == 0, done.stderr
     assert "abstention" in done.stdout
     assert len(out.read_text().splitlines()) == 3
+
+
+def test_a_burst_of_requests_is_one_write_and_flush_writes_everything(tmp_path: Path) -> None:
+    # Opening the DuckDB file costs ~45 ms of CPU whatever the rows: entries queued within one
+    # write interval share one opening, and flush still leaves nothing behind.
+    request_log = RequestLog(tmp_path)
+    request_log.min_interval_s = 60.0  # a second burst would wait a minute for its own write
+    writes: list[int] = []
+    real_write = request_log._write
+    request_log._write = lambda batch: (writes.append(len(batch)), real_write(batch))[1]  # type: ignore[method-assign]
+    try:
+        request_log.record(LogEntry(request_id="first", endpoint="/v1/ask", status=200, question="q", answer="a"))
+        request_log.flush()
+        for i in range(20):
+            request_log.record(LogEntry(request_id=f"r{i}", endpoint="/v1/ask", status=200, question="q", answer="a"))
+        request_log.flush()
+    finally:
+        request_log.close()
+    assert writes == [1, 20]
+    assert len(read_duckdb_rows(tmp_path)) == 21
