@@ -9,27 +9,12 @@ from pathlib import Path
 import pytest
 
 from tests.bundle.conftest import Evaluated
+from tests.conftest import assert_one_line_error, run_cli
 from workbench.bundle.export import ExportReport
-from workbench.cli import main
-
-
-def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def _one_line_error(code: int, err: str, *needles: str) -> None:
-    assert code == 2, err
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), err
-    assert "Traceback" not in err
-    for needle in needles:
-        assert needle in lines[0], lines[0]
 
 
 def test_verify_prints_the_digest(capsys, bundle_report: ExportReport) -> None:
-    code, out, _ = _run(capsys, "verify", str(bundle_report.path))
+    code, out, _ = run_cli(capsys, "verify", str(bundle_report.path))
     assert code == 0 and out.strip() == f"ok {bundle_report.digest}"
 
 
@@ -37,28 +22,28 @@ def test_verify_refuses_a_tampered_bundle_in_one_line(capsys, bundle_report: Exp
     copy = Path(shutil.copytree(bundle_report.path, tmp_path / "copy"))
     with (copy / "config.yaml").open("a") as fh:
         fh.write("# edited\n")
-    code, _, err = _run(capsys, "verify", str(copy))
-    _one_line_error(code, err, "config.yaml changed")
-    code, _, err = _run(capsys, "verify", str(tmp_path / "nothing-here"))
-    _one_line_error(code, err, "not a bundle folder")
+    code, _, err = run_cli(capsys, "verify", str(copy))
+    assert_one_line_error(code, err, "config.yaml changed")
+    code, _, err = run_cli(capsys, "verify", str(tmp_path / "nothing-here"))
+    assert_one_line_error(code, err, "not a bundle folder")
 
 
 def test_export_of_an_unknown_source_is_one_line(capsys, evaluated: Evaluated, tmp_path: Path) -> None:
     uri = evaluated.tracker.tracking_uri
-    code, _, err = _run(capsys, "export", "sw-000000000000", "--out", str(tmp_path / "b"), "--tracking-uri", uri)
-    _one_line_error(code, err, "unknown source 'sw-000000000000'")
+    code, _, err = run_cli(capsys, "export", "sw-000000000000", "--out", str(tmp_path / "b"), "--tracking-uri", uri)
+    assert_one_line_error(code, err, "unknown source 'sw-000000000000'")
     assert not (tmp_path / "b").exists()
 
 
 def test_export_of_a_config_without_dataset_is_one_line(capsys, evaluated: Evaluated, tmp_path: Path) -> None:
-    code, _, err = _run(capsys, "export", str(evaluated.config), "--out", str(tmp_path / "b"))
-    _one_line_error(code, err, "pass --dataset")
+    code, _, err = run_cli(capsys, "export", str(evaluated.config), "--out", str(tmp_path / "b"))
+    assert_one_line_error(code, err, "pass --dataset")
 
 
 def test_export_into_a_non_empty_folder_is_one_line(capsys, evaluated: Evaluated, tmp_path: Path) -> None:
     (tmp_path / "b").mkdir()
     (tmp_path / "b" / "keep.txt").write_text("x")
-    code, _, err = _run(
+    code, _, err = run_cli(
         capsys,
         "export",
         evaluated.run_id,
@@ -67,7 +52,7 @@ def test_export_into_a_non_empty_folder_is_one_line(capsys, evaluated: Evaluated
         "--tracking-uri",
         evaluated.tracker.tracking_uri,
     )
-    _one_line_error(code, err, "not empty; pass --force")
+    assert_one_line_error(code, err, "not empty; pass --force")
 
 
 def test_export_json_report(capsys, evaluated: Evaluated, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -82,7 +67,7 @@ def test_export_json_report(capsys, evaluated: Evaluated, tmp_path: Path, monkey
 
     monkeypatch.setattr(export_module, "export_bundle", with_fake)
     out = tmp_path / "b"
-    code, stdout, err = _run(
+    code, stdout, err = run_cli(
         capsys,
         "export",
         evaluated.run_id,
@@ -98,5 +83,5 @@ def test_export_json_report(capsys, evaluated: Evaluated, tmp_path: Path, monkey
     assert code == 0, err
     report = json.loads(stdout)
     assert report["path"] == str(out) and report["golden"] == 2 and report["registered"] is None
-    code, verified, _ = _run(capsys, "verify", str(out))
+    code, verified, _ = run_cli(capsys, "verify", str(out))
     assert code == 0 and verified.strip() == f"ok {report['digest']}"
