@@ -21,14 +21,18 @@ LLAMA_VERSION := $(shell sed -n 's/^llama_cpp_python==//p' constraints.txt)
 WHEELS := $(VENV)/wheels
 # An extra minus its `llm` part: what pip installs while llama.cpp compiles.
 QS_BASE_EXTRAS := embeddings,retrieval,guardrails,tracking,eval,sweeps,serve
-ALL_BASE_EXTRAS := embeddings,retrieval,guardrails,tracking,eval,notebook,sweeps,ray,serve,dev
+ALL_BASE_EXTRAS := embeddings,retrieval,guardrails,tracking,eval,notebook,sweeps,ray,serve,gateway,dev
 # Offline by default: nothing is fetched from a model hub at run time.
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: sweep install install-quickstart venv llama-cmake-args llama-wheel base-deps quickstart test test-fast lint format bench ui clean
+# The gateway's tests start their own redis-server and RabbitMQ on loopback (workbench/testing);
+# `make services` installs the Debian packages when they are missing (root, or sudo).
+SERVICE_PACKAGES := redis-server rabbitmq-server
+
+.PHONY: services sweep install install-quickstart venv llama-cmake-args llama-wheel base-deps quickstart test test-fast lint format bench ui clean
 
 venv:
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or run make PYTHON=/path/to/python3.11"; exit 1; }
@@ -76,6 +80,15 @@ $(QS_STAMP): pyproject.toml constraints.txt
 		$(MAKE) --no-print-directory -j2 llama-wheel base-deps BASE_EXTRAS=$(QS_BASE_EXTRAS) && \
 		$(BIN)/pip install -c constraints.txt --find-links $(WHEELS) -e '.[quickstart]' && \
 		touch $(QS_STAMP); \
+	fi
+
+services:
+	@if command -v redis-server >/dev/null && command -v rabbitmq-server >/dev/null; then \
+		echo "redis-server and rabbitmq-server: installed"; \
+	else \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(SERVICE_PACKAGES) >/dev/null \
+		|| { echo "error: could not install $(SERVICE_PACKAGES) (Debian packages; the gateway tests need them)"; exit 1; }; \
 	fi
 
 install: $(STAMP)
