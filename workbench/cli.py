@@ -262,7 +262,12 @@ def build_parser() -> argparse.ArgumentParser:
     import importlib
 
     # The layers on top (sweeps, bundles, serving) each own their commands.
-    for module in ("workbench.sweeps.command", "workbench.bundle.command", "workbench.serve.command"):
+    for module in (
+        "workbench.sweeps.command",
+        "workbench.bundle.command",
+        "workbench.serve.command",
+        "workbench.serve.keys_command",
+    ):
         importlib.import_module(module).add_parser(sub)
     return parser
 

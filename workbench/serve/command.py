@@ -33,6 +33,26 @@ class ServeSettings:
     trace: bool = False
     tracking_uri: str | None = None
     api_key_env: str | None = None
+    keys: str | None = None
+    jwt_secret_env: str | None = None
+    jwt_public_key: str | None = None
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    jwt_team_claim: str = "team"
+
+    def gateway(self) -> Any:
+        """The authenticator these settings ask for (None: no auth; then loopback only)."""
+        from workbench.serve.auth import gateway_from
+
+        return gateway_from(
+            keys_file=self.keys,
+            jwt_secret_env=self.jwt_secret_env,
+            jwt_public_key=self.jwt_public_key,
+            jwt_issuer=self.jwt_issuer,
+            jwt_audience=self.jwt_audience,
+            jwt_team_claim=self.jwt_team_claim,
+            api_key_env=self.api_key_env,
+        )
 
 
 def add_parser(sub: Any) -> None:
@@ -47,6 +67,12 @@ def add_parser(sub: Any) -> None:
     serve.add_argument("--trace", action="store_true", help="log every request as an MLflow trace")
     serve.add_argument("--tracking-uri", help="MLflow tracking URI for --trace (default: $MLFLOW_TRACKING_URI)")
     serve.add_argument("--api-key-env", help="require `Authorization: Bearer <the value of this env var>`")
+    serve.add_argument("--keys", help="an API keys file (from `keys create`): key auth, re-read when it changes")
+    serve.add_argument("--jwt-secret-env", help="accept HS256 JWTs signed with the secret in this env var")
+    serve.add_argument("--jwt-public-key", help="accept RS256 JWTs verified with this PEM public key file")
+    serve.add_argument("--jwt-issuer", help="the JWT `iss` to require")
+    serve.add_argument("--jwt-audience", help="the JWT `aud` to require")
+    serve.add_argument("--jwt-team-claim", default="team", help="the JWT claim naming the team (default: team)")
     serve.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     serve.set_defaults(func=cmd_serve)
 
@@ -76,18 +102,11 @@ def _tracer(settings: ServeSettings, config_name: str) -> Any:
 
 def build_app(settings: ServeSettings, bundle: Any = None) -> Any:
     """The app of `settings`' bundle (opened here, without re-hashing, unless given)."""
-    from workbench.serve.app import bearer_token, create_app
+    from workbench.serve.app import create_app
     from workbench.serve.service import ServedPipeline
 
     bundle = bundle if bundle is not None else _open(settings, verify=False)
-    authenticate = None
-    if settings.api_key_env:
-        from workbench.core.errors import ConfigError
-
-        key = os.environ.get(settings.api_key_env)
-        if not key:
-            raise ConfigError(f"--api-key-env {settings.api_key_env}: that environment variable is not set")
-        authenticate = bearer_token(key)
+    authenticate = settings.gateway()
     service = ServedPipeline.from_bundle(bundle, tracer=_tracer(settings, bundle.config.name))
     return create_app(service, max_body_bytes=settings.max_body_bytes, authenticate=authenticate)
 
@@ -106,6 +125,18 @@ def _multiprocess_metrics(bundle: Any) -> Path:
     return folder
 
 
+def is_loopback(host: str) -> bool:
+    """Whether `host` is a loopback address (or `localhost`); names are not resolved."""
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from workbench.core.errors import ConfigError
 
@@ -121,7 +152,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
         trace=args.trace,
         tracking_uri=args.tracking_uri,
         api_key_env=args.api_key_env,
+        keys=str(Path(args.keys).resolve()) if args.keys else None,
+        jwt_secret_env=args.jwt_secret_env,
+        jwt_public_key=str(Path(args.jwt_public_key).resolve()) if args.jwt_public_key else None,
+        jwt_issuer=args.jwt_issuer,
+        jwt_audience=args.jwt_audience,
+        jwt_team_claim=args.jwt_team_claim,
     )
+    # Auth is checked before the bundle: a bad option fails fast, and no open port without it.
+    if settings.gateway() is None and not is_loopback(args.host):
+        raise ConfigError(
+            f"--host {args.host} is not loopback and no auth is configured: "
+            "pass --keys, --jwt-secret-env, --jwt-public-key or --api-key-env (or serve on 127.0.0.1)"
+        )
     bundle = _open(settings, verify=True)
     settings.digest = bundle.digest
     for line in bundle.environment_drift():

@@ -54,7 +54,7 @@ COMMON_ERRORS: dict[int | str, dict[str, Any]] = {
     422: _ERR | {"description": "the body does not validate (wrong types, empty question or messages)"},
 }
 PIPELINE_ERRORS: dict[int | str, dict[str, Any]] = COMMON_ERRORS | {
-    401: _ERR | {"description": "missing or wrong API key (when the server requires one)"},
+    401: _ERR | {"description": "missing, unknown, revoked, expired or forged API key or JWT (when auth is on)"},
     502: _ERR | {"description": "the model provider refused the request"},
     503: _ERR | {"description": "the model provider is unavailable; retry after Retry-After seconds"},
 }
@@ -123,6 +123,10 @@ def install(
         if status >= 500 and status != 503:
             log.error("request failed: %s: %s", type(exc).__name__, exc)
         headers = {"Retry-After": str(retry_after())} if status == 503 else None
+        if status == 401:
+            # RFC 6750: a refused credential names the scheme to use; the reason is in the body.
+            tell(request, status, body["error"]["message"])
+            headers = {"WWW-Authenticate": "Bearer"}
         return JSONResponse(body, status_code=status, headers=headers)
 
     async def on_validation(request: Request, exc: Exception) -> JSONResponse:
