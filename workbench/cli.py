@@ -267,6 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
         "workbench.bundle.command",
         "workbench.serve.command",
         "workbench.serve.keys_command",
+        "workbench.serve.worker_command",
     ):
         importlib.import_module(module).add_parser(sub)
     return parser

@@ -15,7 +15,7 @@ import contextlib
 import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import Depends, FastAPI, Request
 
@@ -26,6 +26,9 @@ from workbench.serve.metrics import ServeMetrics, mark_process_dead
 from workbench.serve.middleware import BodyLimit, RequestMetrics
 from workbench.serve.routes import native_router, ops_router, workbench_version
 from workbench.serve.service import ServedPipeline
+
+if TYPE_CHECKING:
+    from workbench.serve.jobs import Jobs
 
 log = logging.getLogger(__name__)
 
@@ -63,9 +66,11 @@ def create_app(
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     authenticate: Authenticate | None = None,
     metrics: ServeMetrics | None = None,
+    jobs: Jobs | None = None,
 ) -> FastAPI:
     """The app serving `service`. `authenticate(request)` raises `AuthError` to refuse a
-    request to the `/v1/*` endpoints (None: open)."""
+    request to the `/v1/*` endpoints (None: open). `jobs` adds `/v1/jobs` (started and stopped
+    with the app; None: no job routes)."""
     ctx = ServeContext(service=service, metrics=metrics or ServeMetrics())
     if service.tracer is not None:
         service.tracer.on_trace = service.request_log.note_trace
@@ -73,9 +78,13 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         check = asyncio.create_task(_readiness_check(ctx))
+        if jobs is not None:
+            await jobs.start()
         try:
             yield
         finally:
+            if jobs is not None:
+                await jobs.stop()
             check.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await check
@@ -101,6 +110,10 @@ def create_app(
     dependencies: list[Any] = [Depends(auth)]
     app.include_router(chat_router(ctx), dependencies=dependencies)
     app.include_router(native_router(ctx), dependencies=dependencies)
+    if jobs is not None:
+        from workbench.serve.jobs import jobs_router
+
+        app.include_router(jobs_router(jobs), dependencies=dependencies)
     app.include_router(ops_router(ctx))
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     app.add_middleware(RequestMetrics, metrics=ctx.metrics)

@@ -39,6 +39,9 @@ class ServeSettings:
     jwt_issuer: str | None = None
     jwt_audience: str | None = None
     jwt_team_claim: str = "team"
+    broker: str | None = None
+    callback_allow: list[str] | None = None
+    job_concurrency: int = 4
 
     def gateway(self) -> Any:
         """The authenticator these settings ask for (None: no auth; then loopback only)."""
@@ -73,6 +76,11 @@ def add_parser(sub: Any) -> None:
     serve.add_argument("--jwt-issuer", help="the JWT `iss` to require")
     serve.add_argument("--jwt-audience", help="the JWT `aud` to require")
     serve.add_argument("--jwt-team-claim", default="team", help="the JWT claim naming the team (default: team)")
+    serve.add_argument("--broker", help="jobs via RabbitMQ (amqp://...) to `worker` processes (default: in-process)")
+    serve.add_argument(
+        "--callback-allow", action="append", default=[], metavar="HOST", help="a job callback host besides loopback"
+    )
+    serve.add_argument("--job-concurrency", type=int, default=4, help="in-process jobs run at a time (default 4)")
     serve.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     serve.set_defaults(func=cmd_serve)
 
@@ -103,12 +111,20 @@ def _tracer(settings: ServeSettings, config_name: str) -> Any:
 def build_app(settings: ServeSettings, bundle: Any = None) -> Any:
     """The app of `settings`' bundle (opened here, without re-hashing, unless given)."""
     from workbench.serve.app import create_app
+    from workbench.serve.jobs import bundle_jobs
     from workbench.serve.service import ServedPipeline
 
     bundle = bundle if bundle is not None else _open(settings, verify=False)
     authenticate = settings.gateway()
     service = ServedPipeline.from_bundle(bundle, tracer=_tracer(settings, bundle.config.name))
-    return create_app(service, max_body_bytes=settings.max_body_bytes, authenticate=authenticate)
+    jobs = bundle_jobs(
+        bundle,
+        service,
+        broker_url=settings.broker,
+        concurrency=settings.job_concurrency,
+        callback_allow=tuple(settings.callback_allow or ()),
+    )
+    return create_app(service, max_body_bytes=settings.max_body_bytes, authenticate=authenticate, jobs=jobs)
 
 
 def app_from_env() -> Any:
@@ -144,6 +160,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise ConfigError(f"--workers must be 1 or more, not {args.workers}")
     if args.max_body_bytes < 1:
         raise ConfigError(f"--max-body-bytes must be 1 or more, not {args.max_body_bytes}")
+    if args.job_concurrency < 1:
+        raise ConfigError(f"--job-concurrency must be 1 or more, not {args.job_concurrency}")
     settings = ServeSettings(
         bundle=str(Path(args.bundle).resolve()),
         root=str(Path(args.root).resolve()),
@@ -158,6 +176,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         jwt_issuer=args.jwt_issuer,
         jwt_audience=args.jwt_audience,
         jwt_team_claim=args.jwt_team_claim,
+        broker=args.broker,
+        callback_allow=args.callback_allow,
+        job_concurrency=args.job_concurrency,
     )
     # Auth is checked before the bundle: a bad option fails fast, and no open port without it.
     if settings.gateway() is None and not is_loopback(args.host):

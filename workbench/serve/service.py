@@ -61,7 +61,8 @@ class ServedPipeline:
       `/readyz` turns 200;
     - `request_log`: where every request is written;
     - `pool`: the `EndpointPool`, for breaker states (metrics, Retry-After);
-    - `stream`: `stream_answer(pipeline, query, *, request_id)`; default: the serve layer's.
+    - `stream`: `stream_answer(pipeline, query, *, request_id)`; default: the serve layer's;
+    - `session`: the `Workbench` it came from, for jobs that evaluate a dataset (None: none).
     """
 
     pipeline: Pipeline
@@ -72,6 +73,7 @@ class ServedPipeline:
     pool: Any = None
     stream: StreamFn | None = None
     tracer: TraceWriter | None = None
+    session: Any = None
     on_close: list[Callable[[], Any]] = field(default_factory=list)
     _retrieval: Pipeline | None = None
 
@@ -139,6 +141,7 @@ class ServedPipeline:
             golden_check=golden_check or _no_golden_set,
             pool=wb.pool,
             tracer=tracer,
+            session=wb,
         )
         if close_session:
             served.on_close.append(wb.close)
