@@ -19,6 +19,9 @@
     ├── InvalidFeedback        feedback that is not thumbs up/down
     ├── BundleError            bundle integrity
     ├── AuthError
+    ├── QuotaExceeded          the gateway's rate limit or team quota refused a request (429)
+    │   └── PaymentRequired    the team's daily dollar budget is spent (402)
+    ├── LimiterUnavailable     the shared limiter store (Redis) is unreachable, failing closed
     └── MissingDependency      an optional extra is not installed
 
 The CLI prints any of these as one line and exits non-zero; anything else is a bug.
@@ -131,3 +134,28 @@ class JudgeParseError(EvaluationError):
 
 class InvalidFeedback(WorkbenchError):
     """A feedback value is not one the workbench accepts (thumbs must be 'up' or 'down')."""
+
+
+class QuotaExceeded(WorkbenchError):
+    """The gateway refused a request: a key's or team's rate limit (requests or tokens per
+    minute) or daily token quota is used up. Not `RateLimited`, which is a provider limiting us.
+
+    `retry_after`: seconds until the request could pass; `remaining`: what is left of the budget
+    by kind ("requests", "tokens"), for the `x-ratelimit-remaining-*` headers."""
+
+    def __init__(self, message: str, *, retry_after: float, remaining: dict[str, int] | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.remaining = dict(remaining or {})
+
+
+class PaymentRequired(QuotaExceeded):
+    """The team's daily dollar budget is spent."""
+
+
+class LimiterUnavailable(WorkbenchError):
+    """The limiter's shared store (Redis) is unreachable and the policy is to fail closed."""
+
+    def __init__(self, message: str, *, retry_after: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -22,6 +22,7 @@ from fastapi import Depends, FastAPI, Request
 from workbench.serve.chat import chat_router
 from workbench.serve.context import ServeContext
 from workbench.serve.errors import install, retry_after_seconds
+from workbench.serve.limits import Limiter
 from workbench.serve.metrics import ServeMetrics, mark_process_dead
 from workbench.serve.middleware import BodyLimit, RequestMetrics
 from workbench.serve.routes import native_router, ops_router, workbench_version
@@ -67,11 +68,15 @@ def create_app(
     authenticate: Authenticate | None = None,
     metrics: ServeMetrics | None = None,
     jobs: Jobs | None = None,
+    limiter: Limiter | None = None,
 ) -> FastAPI:
     """The app serving `service`. `authenticate(request)` raises `AuthError` to refuse a
-    request to the `/v1/*` endpoints (None: open). `jobs` adds `/v1/jobs` (started and stopped
-    with the app; None: no job routes)."""
+    request to the `/v1/*` endpoints (None: open). `limiter` enforces the rate limits and
+    quotas (default: in-process, the principals' own limits only). `jobs` adds `/v1/jobs`
+    (started and stopped with the app; None: no job routes)."""
     ctx = ServeContext(service=service, metrics=metrics or ServeMetrics())
+    limiter = limiter if limiter is not None else Limiter()
+    limiter.watch(lambda degraded: ctx.metrics.limiter_degraded.set(1 if degraded else 0))
     if service.tracer is not None:
         service.tracer.on_trace = service.request_log.note_trace
 
@@ -92,6 +97,8 @@ def create_app(
                 # Async clients belong to this loop: close them here.
                 with contextlib.suppress(Exception):
                     await service.pool.aclose()
+            with contextlib.suppress(Exception):
+                await limiter.aclose()
             await asyncio.to_thread(service.close)
             mark_process_dead(os.getpid())
 
@@ -108,8 +115,8 @@ def create_app(
     app.state.ctx = ctx
     install(app, lambda: retry_after_seconds(service.breakers()), refused=ctx.refused)
     dependencies: list[Any] = [Depends(auth)]
-    app.include_router(chat_router(ctx), dependencies=dependencies)
-    app.include_router(native_router(ctx), dependencies=dependencies)
+    app.include_router(chat_router(ctx, limiter), dependencies=dependencies)
+    app.include_router(native_router(ctx, limiter), dependencies=dependencies)
     if jobs is not None:
         from workbench.serve.jobs import jobs_router
 

@@ -6,6 +6,11 @@ is a plain HTTP error, not a stream. After that, committed text goes out as chun
 chunk carries finish_reason "stop" and the `workbench` extension, then `data: [DONE]`. A
 failure after the first byte is an `event: error` line with an OpenAI-style error body, and the
 stream ends without a finish_reason and without [DONE].
+
+Rate limits: the request's tokens are reserved before any model runs (a refusal is a plain
+429/402). A stream is charged as it streams: once its text outgrows the reserved answer
+allowance, each further piece takes its tokens from the buckets first, and a piece the budget
+cannot cover ends the stream with an `event: error` (429 body). The end settles real usage.
 """
 
 from __future__ import annotations
@@ -17,11 +22,12 @@ import time
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
 
 from workbench.core.errors import GuardrailBlocked, WorkbenchError
 from workbench.core.state import RequestState
+from workbench.core.tokens import estimate_tokens
 from workbench.serve.api import (
     AssistantMessage,
     ChatCompletion,
@@ -35,6 +41,8 @@ from workbench.serve.api import (
 )
 from workbench.serve.context import ServeContext
 from workbench.serve.errors import PIPELINE_ERRORS, ApiError, ErrorResponse, workbench_error_body
+from workbench.serve.limits import Limiter, Reservation
+from workbench.serve.principal import principal_of
 from workbench.serve.request_log import LogEntry
 
 log = logging.getLogger(__name__)
@@ -59,7 +67,7 @@ def _sse_error(exc: WorkbenchError, request_id: str) -> bytes:
     return f"event: error\ndata: {json.dumps(body, separators=(',', ':'))}\n\n".encode()
 
 
-def chat_router(ctx: ServeContext) -> APIRouter:
+def chat_router(ctx: ServeContext, limiter: Limiter) -> APIRouter:
     router = APIRouter(tags=["openai"])
     service = ctx.service
 
@@ -69,7 +77,7 @@ def chat_router(ctx: ServeContext) -> APIRouter:
         responses=RESPONSES,
         summary="OpenAI-compatible chat completion",
     )
-    async def chat_completions(body: ChatCompletionRequest, request: Request) -> Any:
+    async def chat_completions(body: ChatCompletionRequest, request: Request, response: Response) -> Any:
         """The question is the last user message; earlier messages are not used (the pipeline
         answers one question from its retrieval index). Works with the official `openai` client."""
         if body.model != service.model_id:
@@ -83,11 +91,19 @@ def chat_router(ctx: ServeContext) -> APIRouter:
             question = body.question()
         except ValueError as exc:
             raise ApiError(422, str(exc), "invalid_request_error", param="messages") from None
-        entry = ctx.new_request(request, ENDPOINT, question, stream=body.stream)
+        principal = principal_of(request.state)
+        max_tokens = body.max_completion_tokens or body.max_tokens
         if body.stream:
+            held = await limiter.reserve(principal, limiter.estimate(question, max_tokens))
+            entry = ctx.new_request(request, ENDPOINT, question, stream=True)
             include_usage = bool(body.stream_options and body.stream_options.include_usage)
-            return await _open_stream(ctx, entry, question, include_usage)
-        state = await ctx.run(entry, service.pipeline)
+            charge = _Charge(limiter, held, max_tokens if max_tokens is not None else limiter.config.output_tokens)
+            return await _open_stream(ctx, entry, question, include_usage, charge)
+        async with limiter.hold(principal, limiter.estimate(question, max_tokens)) as held:
+            entry = ctx.new_request(request, ENDPOINT, question)
+            state = await ctx.run(entry, service.pipeline)
+            await limiter.settle_state(held, state)
+        response.headers.update(held.headers())
         return ChatCompletion(
             id=f"chatcmpl-{state.request_id}",
             created=int(time.time()),
@@ -100,7 +116,30 @@ def chat_router(ctx: ServeContext) -> APIRouter:
     return router
 
 
-async def _open_stream(ctx: ServeContext, entry: LogEntry, question: str, include_usage: bool) -> StreamingResponse:
+class _Charge:
+    """A stream's reservation, charged as its text streams past the reserved answer allowance."""
+
+    def __init__(self, limiter: Limiter, held: Reservation, allowance: int) -> None:
+        self.limiter, self.held, self.allowance, self.streamed = limiter, held, allowance, 0
+
+    async def text(self, text: str) -> None:
+        """Take the tokens of `text` beyond the allowance; raises `QuotaExceeded` if it cannot."""
+        self.streamed += estimate_tokens(text)
+        over = self.streamed - self.allowance
+        if over > 0:
+            await self.limiter.extend(self.held, over)
+            self.allowance += over
+
+    async def end(self, state: RequestState | None = None, exc: BaseException | None = None) -> None:
+        if state is not None:
+            await self.limiter.settle_state(self.held, state)
+        elif exc is not None:
+            await self.limiter.release(self.held, exc)
+
+
+async def _open_stream(
+    ctx: ServeContext, entry: LogEntry, question: str, include_usage: bool, charge: _Charge
+) -> StreamingResponse:
     from workbench.serve.streaming import Failed
 
     service = ctx.service
@@ -112,21 +151,26 @@ async def _open_stream(ctx: ServeContext, entry: LogEntry, question: str, includ
         first = Failed(WorkbenchError("the stream ended without an answer"), committed=False)
     except BaseException as exc:
         ctx.failed(entry, started, exc)
+        await charge.end(exc=exc)
         raise
     if isinstance(first, Failed) and not first.committed:
         await events.aclose()
         ctx.failed(entry, started, first.error)
+        await charge.end(exc=first.error)
         raise first.error
-    stream = _Stream(ctx, entry, started, include_usage)
-    headers = {"X-Request-Id": entry.request_id, "Cache-Control": "no-cache"}
+    stream = _Stream(ctx, entry, started, include_usage, charge)
+    headers = {"X-Request-Id": entry.request_id, "Cache-Control": "no-cache", **charge.held.headers()}
     return StreamingResponse(stream.body(first, events), media_type="text/event-stream", headers=headers)
 
 
 class _Stream:
     """The body of one SSE response, and its logging once it ends (however it ends)."""
 
-    def __init__(self, ctx: ServeContext, entry: LogEntry, started: float, include_usage: bool) -> None:
+    def __init__(
+        self, ctx: ServeContext, entry: LogEntry, started: float, include_usage: bool, charge: _Charge
+    ) -> None:
         self.ctx = ctx
+        self.charge = charge
         self.entry = entry
         self.started = started
         self.include_usage = include_usage
@@ -158,6 +202,11 @@ class _Stream:
             while True:
                 if isinstance(event, Delta):
                     if event.text:
+                        try:
+                            await self.charge.text(event.text)
+                        except WorkbenchError as exc:  # out of budget: cut, explicitly
+                            event = Failed(exc, committed=True)
+                            continue
                         if entry.ttft_s is None:
                             entry.ttft_s = time.perf_counter() - self.started
                             ctx.metrics.ttft.observe(entry.ttft_s)
@@ -176,6 +225,7 @@ class _Stream:
                         yield line
                     entry.with_state(state)
                     ctx.finish(entry, self.started, state)
+                    await self.charge.end(state)
                     return
                 elif isinstance(event, Failed):
                     yield _sse_error(event.error, entry.request_id)

@@ -32,6 +32,9 @@ class ServeSettings:
     max_body_bytes: int = 1_000_000
     trace: bool = False
     tracking_uri: str | None = None
+    limits: str | None = None
+    redis: str | None = None
+    limiter_failure: str = "closed"
     api_key_env: str | None = None
     keys: str | None = None
     jwt_secret_env: str | None = None
@@ -57,6 +60,14 @@ class ServeSettings:
             api_key_env=self.api_key_env,
         )
 
+    def limiter(self) -> Any:
+        """The rate limiter: the `--limits` file's team limits (or none), in process or in Redis."""
+        from workbench.serve.limits import Limiter, LimitsConfig, RedisStore
+
+        config = LimitsConfig.from_yaml(self.limits) if self.limits else LimitsConfig()
+        store = RedisStore(self.redis) if self.redis else None
+        return Limiter(config, store, failure="open" if self.limiter_failure == "open" else "closed")
+
 
 def add_parser(sub: Any) -> None:
     serve = sub.add_parser("serve", help="serve a bundle: OpenAI-compatible API, metrics, request log")
@@ -81,6 +92,14 @@ def add_parser(sub: Any) -> None:
         "--callback-allow", action="append", default=[], metavar="HOST", help="a job callback host besides loopback"
     )
     serve.add_argument("--job-concurrency", type=int, default=4, help="in-process jobs run at a time (default 4)")
+    serve.add_argument("--limits", metavar="FILE", help="team rate limits and daily quotas (YAML)")
+    serve.add_argument("--redis", metavar="URL", help="share the limits across workers and replicas in Redis")
+    serve.add_argument(
+        "--limiter-failure",
+        choices=["closed", "open"],
+        default="closed",
+        help="when Redis is unreachable: refuse with 503 (closed, the default) or admit uncounted (open)",
+    )
     serve.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     serve.set_defaults(func=cmd_serve)
 
@@ -124,7 +143,13 @@ def build_app(settings: ServeSettings, bundle: Any = None) -> Any:
         concurrency=settings.job_concurrency,
         callback_allow=tuple(settings.callback_allow or ()),
     )
-    return create_app(service, max_body_bytes=settings.max_body_bytes, authenticate=authenticate, jobs=jobs)
+    return create_app(
+        service,
+        limiter=settings.limiter(),
+        max_body_bytes=settings.max_body_bytes,
+        authenticate=authenticate,
+        jobs=jobs,
+    )
 
 
 def app_from_env() -> Any:
@@ -170,6 +195,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         trace=args.trace,
         tracking_uri=args.tracking_uri,
         api_key_env=args.api_key_env,
+        limits=str(Path(args.limits).resolve()) if args.limits else None,
+        redis=args.redis,
+        limiter_failure=args.limiter_failure,
         keys=str(Path(args.keys).resolve()) if args.keys else None,
         jwt_secret_env=args.jwt_secret_env,
         jwt_public_key=str(Path(args.jwt_public_key).resolve()) if args.jwt_public_key else None,
@@ -186,6 +214,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             f"--host {args.host} is not loopback and no auth is configured: "
             "pass --keys, --jwt-secret-env, --jwt-public-key or --api-key-env (or serve on 127.0.0.1)"
         )
+    settings.limiter()  # a bad limits file fails before any socket opens
     bundle = _open(settings, verify=True)
     settings.digest = bundle.digest
     for line in bundle.environment_drift():

@@ -3,7 +3,9 @@
 The most specific class of an error's MRO found in `STATUS` decides the status code and the
 `type` of the OpenAI-style error body. A provider that is down, timed out or behind an open
 breaker is a 503 with `Retry-After`; a guardrail block is a 400 (413 for an oversized
-question); a `WorkbenchError` the table does not name is a 500, and so is anything else (a bug).
+question); a rate limit or token quota of the gateway is a 429, a spent dollar budget a 402,
+both with Retry-After and the remaining budget; a `WorkbenchError` the table does not name is
+a 500, and so is anything else (a bug).
 """
 
 from __future__ import annotations
@@ -37,6 +39,9 @@ STATUS: dict[type[E.WorkbenchError], Mapping] = {
     E.RoutingError: Mapping(400, "routing_error"),
     E.InvalidFeedback: Mapping(422, "invalid_request_error"),
     E.AuthError: Mapping(401, "authentication_error"),
+    E.PaymentRequired: Mapping(402, "insufficient_quota"),
+    E.QuotaExceeded: Mapping(429, "rate_limit_exceeded"),
+    E.LimiterUnavailable: Mapping(503, "service_unavailable"),
     E.ProviderRejected: Mapping(502, "provider_rejected"),
     E.CircuitOpen: Mapping(503, "service_unavailable"),
     E.ProviderUnavailable: Mapping(503, "service_unavailable"),
@@ -55,6 +60,8 @@ COMMON_ERRORS: dict[int | str, dict[str, Any]] = {
 }
 PIPELINE_ERRORS: dict[int | str, dict[str, Any]] = COMMON_ERRORS | {
     401: _ERR | {"description": "missing, unknown, revoked, expired or forged API key or JWT (when auth is on)"},
+    402: _ERR | {"description": "the team's daily dollar budget is spent; see Retry-After"},
+    429: _ERR | {"description": "a rate limit or daily token quota is reached; see Retry-After, x-ratelimit-*"},
     502: _ERR | {"description": "the model provider refused the request"},
     503: _ERR | {"description": "the model provider is unavailable; retry after Retry-After seconds"},
 }
@@ -75,7 +82,8 @@ def error_body(message: str, type_: str, *, code: str | None = None, param: str 
 def workbench_error_body(exc: E.WorkbenchError, request_id: str | None = None) -> tuple[int, dict[str, Any]]:
     mapping = mapping_of(exc)
     code = getattr(exc, "check", None) or type(exc).__name__
-    message = str(exc) if mapping.status < 500 or isinstance(exc, E.ProviderError) else "internal server error"
+    shown = mapping.status < 500 or isinstance(exc, E.ProviderError | E.LimiterUnavailable)
+    message = str(exc) if shown else "internal server error"
     return mapping.status, error_body(message, mapping.type, code=code, request_id=request_id)
 
 
@@ -127,6 +135,8 @@ def install(
             # RFC 6750: a refused credential names the scheme to use; the reason is in the body.
             tell(request, status, body["error"]["message"])
             headers = {"WWW-Authenticate": "Bearer"}
+        if isinstance(exc, E.QuotaExceeded | E.LimiterUnavailable):
+            headers = limit_headers(exc)
         return JSONResponse(body, status_code=status, headers=headers)
 
     async def on_validation(request: Request, exc: Exception) -> JSONResponse:
@@ -152,6 +162,15 @@ def install(
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(HTTPException, on_http)
     app.add_exception_handler(Exception, on_bug)
+
+
+def limit_headers(exc: E.QuotaExceeded | E.LimiterUnavailable) -> dict[str, str]:
+    """Retry-After and, for a refusal, the remaining budget as OpenAI names it
+    (`x-ratelimit-remaining-requests`, `x-ratelimit-remaining-tokens`)."""
+    headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after)))}
+    if isinstance(exc, E.QuotaExceeded):
+        headers |= {f"x-ratelimit-remaining-{kind}": str(n) for kind, n in exc.remaining.items()}
+    return headers
 
 
 def retry_after_seconds(breakers: list[Any], default: int = 1) -> int:

@@ -22,7 +22,7 @@ def multiprocess_dir() -> str | None:
 
 
 class ServeMetrics:
-    """Request, stage, token, cost, guard, fallback and breaker metrics of one app."""
+    """Request, stage, token, cost, guard, fallback, breaker and limiter metrics of one app."""
 
     def __init__(self) -> None:
         from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -62,6 +62,13 @@ class ServeMetrics:
             "workbench_breaker_state",
             "circuit breaker state per endpoint: 0 closed, 1 half open, 2 open",
             ["endpoint"],
+            registry=r,
+            multiprocess_mode="max",
+        )
+
+        self.limiter_degraded = Gauge(
+            "workbench_limiter_degraded",
+            "1 while the rate limiter's shared store (Redis) is unreachable, else 0",
             registry=r,
             multiprocess_mode="max",
         )

@@ -30,6 +30,8 @@ from workbench.serve.api import (
 )
 from workbench.serve.context import ServeContext
 from workbench.serve.errors import COMMON_ERRORS, PIPELINE_ERRORS, ApiError, ErrorResponse
+from workbench.serve.limits import Limiter
+from workbench.serve.principal import principal_of
 
 CHAT_ID_PREFIX = "chatcmpl-"
 
@@ -42,26 +44,34 @@ def workbench_version() -> str:
         return "unknown"
 
 
-def native_router(ctx: ServeContext) -> APIRouter:
+def native_router(ctx: ServeContext, limiter: Limiter) -> APIRouter:
     router = APIRouter(tags=["workbench"])
     service = ctx.service
     created = int(time.time())
 
     @router.post("/v1/ask", response_model=AskResponse, responses=PIPELINE_ERRORS, summary="Answer a question")
-    async def ask(body: AskRequest, request: Request) -> AskResponse:
+    async def ask(body: AskRequest, request: Request, response: Response) -> AskResponse:
         """The pipeline's answer with its sources, route, guard verdicts, timings, tokens and cost."""
-        entry = ctx.new_request(request, "/v1/ask", body.question)
-        state = await ctx.run(entry, service.pipeline)
+        principal = principal_of(request.state)
+        async with limiter.hold(principal, limiter.estimate(body.question)) as held:
+            entry = ctx.new_request(request, "/v1/ask", body.question)
+            state = await ctx.run(entry, service.pipeline)
+            await limiter.settle_state(held, state)
+        response.headers.update(held.headers())
         return AskResponse(id=state.request_id, answer=state.answer or "", **view_fields(state, service.digest))
 
     @router.post(
         "/v1/retrieve", response_model=RetrieveResponse, responses=PIPELINE_ERRORS, summary="Retrieve chunks only"
     )
-    async def retrieve(body: RetrieveRequest, request: Request) -> RetrieveResponse:
+    async def retrieve(body: RetrieveRequest, request: Request, response: Response) -> RetrieveResponse:
         """The input guards, the router and the chosen route's retriever and re-ranker: the
         chunks the pipeline would answer from, without generating an answer."""
-        entry = ctx.new_request(request, "/v1/retrieve", body.question)
-        state = await ctx.run(entry, service.retrieval, answer=False)
+        principal = principal_of(request.state)
+        async with limiter.hold(principal, limiter.estimate(body.question, max_tokens=0)) as held:
+            entry = ctx.new_request(request, "/v1/retrieve", body.question)
+            state = await ctx.run(entry, service.retrieval, answer=False)
+            await limiter.settle_state(held, state)
+        response.headers.update(held.headers())
         return RetrieveResponse(
             id=state.request_id,
             query=state.query,
