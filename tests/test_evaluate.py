@@ -9,8 +9,7 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from tests.conftest import write_config
-from tests.test_cli import _one_line_error, _run
+from tests.conftest import assert_one_line_error, run_cli, write_config
 from workbench.core.errors import ConfigError
 from workbench.session import Workbench
 
@@ -39,7 +38,7 @@ def _rows_file(tmp_path: Path, rows: list[dict]) -> Path:
 
 
 def test_eval_logs_cis_traces_and_prompts(capsys, extractive_config: Path, small_dataset: Path, mlflow_uri) -> None:
-    code, out, err = _run(capsys, "eval", str(extractive_config), "--dataset", str(small_dataset), "--limit", "8")
+    code, out, err = run_cli(capsys, "eval", str(extractive_config), "--dataset", str(small_dataset), "--limit", "8")
     assert code == 0, err
     assert "hit_at_k" in out and "ci_low" in out and "8 traces" in out
     run_id = out.split("mlflow run: ")[1].split()[0]
@@ -64,7 +63,7 @@ def test_eval_reuses_cached_answers(extractive_config: Path, small_dataset: Path
 
 def test_score_cli_writes_columns(capsys, tmp_path: Path) -> None:
     out_file = tmp_path / "scored.parquet"
-    code, out, err = _run(
+    code, out, err = run_cli(
         capsys, "score", str(_rows_file(tmp_path, ROWS)), "--metrics", "exact_match,token_f1", "--out", str(out_file)
     )
     assert code == 0, err
@@ -74,18 +73,18 @@ def test_score_cli_writes_columns(capsys, tmp_path: Path) -> None:
 
 def test_score_rows_missing_fields(capsys, tmp_path: Path) -> None:
     path = _rows_file(tmp_path, [ROWS[0], {"question": "q", "contexts": []}])
-    code, _, err = _run(capsys, "score", str(path))
-    _one_line_error(code, err, "rows.jsonl:2", "answer")
+    code, _, err = run_cli(capsys, "score", str(path))
+    assert_one_line_error(code, err, "rows.jsonl:2", "answer")
 
 
 def test_score_unknown_metric_and_judge(capsys, tmp_path: Path) -> None:
     path = _rows_file(tmp_path, ROWS)
-    code, _, err = _run(capsys, "score", str(path), "--metrics", "vibes")
-    _one_line_error(code, err, "vibes", "token_f1")
-    code, _, err = _run(capsys, "score", str(path), "--metrics", "faithfulness", "--judge", "oracle")
-    _one_line_error(code, err, "unknown judge 'oracle'", "smollm2")
-    code, _, err = _run(capsys, "score", str(path), "--metrics", "faithfulness")
-    _one_line_error(code, err, "--judge")
+    code, _, err = run_cli(capsys, "score", str(path), "--metrics", "vibes")
+    assert_one_line_error(code, err, "vibes", "token_f1")
+    code, _, err = run_cli(capsys, "score", str(path), "--metrics", "faithfulness", "--judge", "oracle")
+    assert_one_line_error(code, err, "unknown judge 'oracle'", "smollm2")
+    code, _, err = run_cli(capsys, "score", str(path), "--metrics", "faithfulness")
+    assert_one_line_error(code, err, "--judge")
 
 
 def test_judge_endpoint_down(capsys, tmp_path: Path, small_dataset: Path) -> None:
@@ -100,7 +99,7 @@ def test_judge_endpoint_down(capsys, tmp_path: Path, small_dataset: Path) -> Non
         },
     }
     config = write_config(tmp_path, small_dataset / "corpus.jsonl", models=models)
-    code, _, err = _run(
+    code, _, err = run_cli(
         capsys,
         "score",
         str(_rows_file(tmp_path, ROWS)),
@@ -111,13 +110,13 @@ def test_judge_endpoint_down(capsys, tmp_path: Path, small_dataset: Path) -> Non
         "--judge",
         "remote_judge",
     )
-    _one_line_error(code, err, "127.0.0.1:9")
+    assert_one_line_error(code, err, "127.0.0.1:9")
 
 
 def test_empty_dataset(capsys, extractive_config: Path, small_dataset: Path) -> None:
     (small_dataset / "questions.jsonl").write_text("")
-    code, _, err = _run(capsys, "eval", str(extractive_config), "--dataset", str(small_dataset), "--no-log")
-    _one_line_error(code, err, "questions.jsonl: no rows")
+    code, _, err = run_cli(capsys, "eval", str(extractive_config), "--dataset", str(small_dataset), "--no-log")
+    assert_one_line_error(code, err, "questions.jsonl: no rows")
 
 
 def test_compare_files_and_refuse_different_datasets(capsys, tmp_path: Path) -> None:
@@ -127,15 +126,15 @@ def test_compare_files_and_refuse_different_datasets(capsys, tmp_path: Path) -> 
     b = a.assign(token_f1=[0.4, 0.5, 0.9])
     a.to_parquet(tmp_path / "a.parquet")
     b.to_parquet(tmp_path / "b.parquet")
-    code, out, err = _run(capsys, "compare", str(tmp_path / "a.parquet"), str(tmp_path / "b.parquet"))
+    code, out, err = run_cli(capsys, "compare", str(tmp_path / "a.parquet"), str(tmp_path / "b.parquet"))
     assert code == 0, err
     assert "token_f1" in out and "2/0/1" in out
     b.assign(dataset="d2").to_parquet(tmp_path / "c.parquet")
-    code, _, err = _run(capsys, "compare", str(tmp_path / "a.parquet"), str(tmp_path / "c.parquet"))
-    _one_line_error(code, err, "different datasets")
+    code, _, err = run_cli(capsys, "compare", str(tmp_path / "a.parquet"), str(tmp_path / "c.parquet"))
+    assert_one_line_error(code, err, "different datasets")
     b.iloc[:2].to_parquet(tmp_path / "d.parquet")
-    code, _, err = _run(capsys, "compare", str(tmp_path / "a.parquet"), str(tmp_path / "d.parquet"))
-    _one_line_error(code, err, "different questions")
+    code, _, err = run_cli(capsys, "compare", str(tmp_path / "a.parquet"), str(tmp_path / "d.parquet"))
+    assert_one_line_error(code, err, "different questions")
 
 
 def test_unknown_judge_from_api(extractive_config: Path, small_dataset: Path) -> None:
