@@ -3,7 +3,9 @@
 Each reserve or settle is one `EVALSHA` of the script in `_redis_scripts.py`, so concurrent
 requests from any number of processes cannot both take the last tokens of a bucket. The
 client never retries a command on its own (a retried settle could count twice); a failed
-call raises and the `Limiter` applies its failure policy.
+call raises and the `Limiter` applies its failure policy. A refused connection fails at once;
+the 2 s timeout only bounds a hung Redis (shorter ones fired under load, while a busy event
+loop delayed reading the reply).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ PREFIX = "workbench:limits:"
 
 
 class RedisStore:
-    def __init__(self, url: str, *, timeout_s: float = 0.5, prefix: str = PREFIX) -> None:
+    def __init__(self, url: str, *, timeout_s: float = 2.0, prefix: str = PREFIX) -> None:
         self.url = url
         self.timeout_s = timeout_s
         self.prefix = prefix
