@@ -13,6 +13,7 @@ import pytest
 import yaml
 from fastapi import FastAPI, Request
 
+from tests.conftest import assert_one_line_error, run_cli
 from tests.serve.conftest import serving
 from tests.serve.test_chat_stream import events
 from workbench.core.errors import ConfigError, PaymentRequired, QuotaExceeded
@@ -137,6 +138,15 @@ def test_the_limits_file_is_typed_and_round_trips(tmp_path: Path) -> None:
     path.write_text(yaml.safe_dump({"teams": {"research": {"rpn": 1}}}))
     with pytest.raises(ConfigError, match="teams.research.rpn"):
         LimitsConfig.from_yaml(path)
+
+
+def test_serve_refuses_a_bad_limits_file_in_one_line_before_serving(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    limits = tmp_path / "limits.yaml"
+    limits.write_text(yaml.safe_dump({"teams": {"blue": {"rpm": 0}}}))
+    code, _, err = run_cli(capsys, "serve", str(tmp_path / "no-bundle"), "--limits", str(limits))
+    assert_one_line_error(code, err, "teams.blue.rpm")
 
 
 # --- the served app ---------------------------------------------------------------------------
