@@ -12,15 +12,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from workbench.core.errors import ConfigError
-from workbench.serve.jobs.store import Job
+from workbench.serve.jobs.store import Handler, Job
 
 log = logging.getLogger(__name__)
-
-Handler = Callable[[Job], Awaitable[None]]
 
 
 class Broker(Protocol):

@@ -22,8 +22,7 @@ import logging
 from typing import Any
 
 from workbench.core.errors import ConfigError, ProviderUnavailable
-from workbench.serve.jobs.broker import Handler
-from workbench.serve.jobs.store import Job
+from workbench.serve.jobs.store import Handler, Job
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -80,6 +80,10 @@ class Job:
     def from_message(cls, body: bytes) -> Job:
         data = json.loads(body)
         return cls(**data)
+
+
+# What a broker calls with each job it delivers (the worker's run-and-record step).
+Handler = Callable[[Job], Awaitable[None]]
 
 
 class JobStore:
