@@ -62,11 +62,9 @@ class ServeSettings:
 
     def limiter(self) -> Any:
         """The rate limiter: the `--limits` file's team limits (or none), in process or in Redis."""
-        from workbench.serve.limits import Limiter, LimitsConfig, RedisStore
+        from workbench.serve.limits import limiter_from
 
-        config = LimitsConfig.from_yaml(self.limits) if self.limits else LimitsConfig()
-        store = RedisStore(self.redis) if self.redis else None
-        return Limiter(config, store, failure="open" if self.limiter_failure == "open" else "closed")
+        return limiter_from(self.limits, self.redis, self.limiter_failure)
 
 
 def add_parser(sub: Any) -> None:
@@ -136,16 +134,18 @@ def build_app(settings: ServeSettings, bundle: Any = None) -> Any:
     bundle = bundle if bundle is not None else _open(settings, verify=False)
     authenticate = settings.gateway()
     service = ServedPipeline.from_bundle(bundle, tracer=_tracer(settings, bundle.config.name))
+    limiter = settings.limiter()
     jobs = bundle_jobs(
         bundle,
         service,
         broker_url=settings.broker,
         concurrency=settings.job_concurrency,
         callback_allow=tuple(settings.callback_allow or ()),
+        limiter=limiter,
     )
     return create_app(
         service,
-        limiter=settings.limiter(),
+        limiter=limiter,
         max_body_bytes=settings.max_body_bytes,
         authenticate=authenticate,
         jobs=jobs,

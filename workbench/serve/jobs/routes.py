@@ -2,8 +2,9 @@
 once) and `GET /v1/jobs/{id}`.
 
 The routes sit behind the same `authenticate` dependency as the other `/v1/*` routes; the
-caller's team and key id are recorded on the job. `Jobs.admit` is awaited before a job is
-enqueued: the seam where rate limits and team quotas refuse a job (raise the limiter's error).
+caller's team, key id and key limits are recorded on the job. `Jobs.admit` is awaited before a
+job is enqueued: `JobQuota.admit` refuses a job over its caller's rate limits or quotas, and the
+runner charges each question as it runs (`jobs/quota.py`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -21,8 +23,10 @@ from workbench.serve.errors import COMMON_ERRORS, ApiError, ErrorResponse
 from workbench.serve.jobs.api import BatchJob, EvalJob, JobAccepted, JobRequest, JobView
 from workbench.serve.jobs.broker import Broker, InProcessBroker
 from workbench.serve.jobs.callbacks import CallbackPolicy
+from workbench.serve.jobs.quota import JobQuota
 from workbench.serve.jobs.store import Job, JobStore
 from workbench.serve.jobs.worker import JobRunner, JobWorker
+from workbench.serve.limits import Limiter
 from workbench.serve.principal import Principal, principal_of
 
 log = logging.getLogger(__name__)
@@ -62,7 +66,18 @@ class Jobs:
     async def start(self) -> None:
         await self.broker.connect()
         if self.worker is not None:
+            if isinstance(self.broker, InProcessBroker):
+                await self._requeue_orphans()
             self._consumer = asyncio.create_task(self.broker.consume(self.worker.handle, self.concurrency))
+
+    async def _requeue_orphans(self) -> None:
+        """An in-process queue dies with its server: the jobs a stopped server had queued or
+        started (and no live process owns) are queued again. RabbitMQ keeps its own."""
+        orphans = await asyncio.to_thread(self.store.claim_orphans, _alive)
+        for job in orphans:
+            await self.broker.publish(job)
+        if orphans:
+            log.warning("queued again %d job(s) a stopped server left unfinished", len(orphans))
 
     async def stop(self) -> None:
         if self._consumer is not None:
@@ -74,7 +89,7 @@ class Jobs:
     async def submit(self, body: BatchJob | EvalJob, principal: Principal) -> Job:
         """Record the job, then hand it to the broker; a broker that fails marks it failed."""
         request = body.model_dump(mode="json", exclude={"callback_url"})
-        job = Job(uuid.uuid4().hex, body.kind, request, principal.team, principal.key_id, body.callback_url)
+        job = Job.of(uuid.uuid4().hex, body.kind, request, principal, body.callback_url)
         await asyncio.to_thread(self.store.create, job)
         try:
             await self.broker.publish(job)
@@ -84,6 +99,16 @@ class Jobs:
         return job
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
 def jobs_router(jobs: Jobs) -> APIRouter:
     router = APIRouter(tags=["jobs"])
 
@@ -91,7 +116,13 @@ def jobs_router(jobs: Jobs) -> APIRouter:
         "/v1/jobs",
         status_code=202,
         response_model=JobAccepted,
-        responses=COMMON_ERRORS | {503: {"model": ErrorResponse, "description": "the broker is unavailable"}},
+        responses=COMMON_ERRORS
+        | {
+            401: {"model": ErrorResponse, "description": "missing or refused credentials (when auth is on)"},
+            402: {"model": ErrorResponse, "description": "the team's daily dollar budget is spent"},
+            429: {"model": ErrorResponse, "description": "a rate limit or daily token quota is reached"},
+            503: {"model": ErrorResponse, "description": "the broker or the rate limiter is unavailable"},
+        },
         summary="Enqueue a batch of questions or an evaluation",
     )
     async def submit(body: JobRequest, request: Request, response: Response) -> JobAccepted:
@@ -129,22 +160,26 @@ def bundle_jobs(
     broker_url: str | None = None,
     concurrency: int = DEFAULT_CONCURRENCY,
     callback_allow: tuple[str, ...] = (),
+    limiter: Limiter | None = None,
 ) -> Jobs:
     """The jobs of a served bundle: the store in `DIR/var/jobs.sqlite`; with no broker URL the
-    server runs the jobs itself, on its own loop, with its session."""
+    server runs the jobs itself, on its own loop, with its session. With a `limiter`, jobs are
+    admitted and charged within their caller's limits (`JobQuota`)."""
     from workbench.serve.jobs.broker import broker_from_url
 
     store = JobStore(bundle.request_log_dir / "jobs.sqlite")
+    quota = JobQuota(limiter) if limiter is not None else None
     return Jobs(
         store,
         broker_from_url(broker_url),
-        runner=served_runner(service) if broker_url is None else None,
+        runner=served_runner(service, quota=quota) if broker_url is None else None,
         concurrency=concurrency,
         callbacks=CallbackPolicy(callback_allow),
+        admit=quota.admit if quota is not None else None,
     )
 
 
-def served_runner(service: Any) -> JobRunner:
+def served_runner(service: Any, *, quota: JobQuota | None = None) -> JobRunner:
     """A runner inside the server: questions through the served pipeline on the server's loop
     (as `/v1/ask` runs them), evaluations through the served session (when it has one)."""
     from workbench.core.state import RequestState
@@ -155,5 +190,5 @@ def served_runner(service: Any) -> JobRunner:
         return state
 
     if service.session is None:
-        return JobRunner(ask)
-    return session_runner(service.session, ask=ask)
+        return JobRunner(ask, quota=quota)
+    return session_runner(service.session, ask=ask, quota=quota)

@@ -22,12 +22,13 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from workbench.serve.jobs.api import JobView
+from workbench.serve.principal import Principal
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -43,7 +44,9 @@ CREATE TABLE IF NOT EXISTS jobs (
     error TEXT,
     created_at REAL NOT NULL,
     started_at REAL,
-    finished_at REAL
+    finished_at REAL,
+    key_limits TEXT,
+    owner_pid INTEGER
 );
 CREATE TABLE IF NOT EXISTS events (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -56,6 +59,8 @@ CREATE INDEX IF NOT EXISTS events_job ON events (job_id);
 """
 
 UNFINISHED = "status IN ('queued', 'running')"
+# Columns newer than the first job stores: added to an older `jobs.sqlite` when it is opened.
+_ADDED_COLUMNS = {"key_limits": "TEXT", "owner_pid": "INTEGER"}
 
 
 @dataclass(frozen=True)
@@ -68,18 +73,38 @@ class Job:
     team: str
     key_id: str
     callback_url: str | None = None
+    # The key's own limits (rpm, tpm, daily_tokens), so a worker charges the job as the API would.
+    key_limits: dict[str, int] | None = None
+
+    @classmethod
+    def of(cls, job_id: str, kind: str, request: dict[str, Any], principal: Principal, callback_url: str | None) -> Job:
+        own = {"rpm": principal.rpm, "tpm": principal.tpm, "daily_tokens": principal.daily_tokens}
+        limits = {k: v for k, v in own.items() if v is not None}
+        return cls(job_id, kind, request, principal.team, principal.key_id, callback_url, limits or None)
+
+    def principal(self) -> Principal:
+        """Who the job runs for, with the key's limits as they were when it was submitted."""
+        return Principal(self.key_id, self.team, **(self.key_limits or {}))
 
     def message(self) -> bytes:
         """The broker message: the whole job, so a worker can record it if the API did not."""
         return json.dumps(
             {"id": self.id, "kind": self.kind, "request": self.request, "team": self.team, "key_id": self.key_id}
-            | {"callback_url": self.callback_url}
+            | {"callback_url": self.callback_url, "key_limits": self.key_limits}
         ).encode()
 
     @classmethod
     def from_message(cls, body: bytes) -> Job:
         data = json.loads(body)
         return cls(**data)
+
+
+_JOB_COLUMNS = "id, kind, request, team, key_id, callback_url, key_limits"
+
+
+def _job(row: Sequence[Any]) -> Job:
+    limits = None if row[6] is None else json.loads(row[6])
+    return Job(row[0], row[1], json.loads(row[2]), row[3], row[4], row[5], limits)
 
 
 # What a broker calls with each job it delivers (the worker's run-and-record step).
@@ -96,6 +121,10 @@ class JobStore:
         with self._connect() as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(SCHEMA)
+            have = {row[1] for row in db.execute("PRAGMA table_info(jobs)")}
+            for column, kind in _ADDED_COLUMNS.items():
+                if column not in have:
+                    db.execute(f"ALTER TABLE jobs ADD COLUMN {column} {kind}")
 
     @contextlib.contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -128,9 +157,20 @@ class JobStore:
         """Record `job` as queued; False if its id is already recorded (nothing changes)."""
         with self._transaction() as db:
             cursor = db.execute(
-                "INSERT OR IGNORE INTO jobs (id, kind, request, team, key_id, callback_url, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (job.id, job.kind, json.dumps(job.request), job.team, job.key_id, job.callback_url, time.time()),
+                "INSERT OR IGNORE INTO jobs "
+                "(id, kind, request, team, key_id, callback_url, created_at, key_limits, owner_pid) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    job.id,
+                    job.kind,
+                    json.dumps(job.request),
+                    job.team,
+                    job.key_id,
+                    job.callback_url,
+                    time.time(),
+                    None if job.key_limits is None else json.dumps(job.key_limits),
+                    os.getpid(),
+                ),
             )
             if cursor.rowcount:
                 self._event(db, job.id, "queued")
@@ -140,9 +180,9 @@ class JobStore:
         """Mark the job running (one more attempt); False if it finished already or is unknown."""
         with self._transaction() as db:
             cursor = db.execute(
-                f"UPDATE jobs SET status = 'running', attempts = attempts + 1, started_at = ? "
+                f"UPDATE jobs SET status = 'running', attempts = attempts + 1, started_at = ?, owner_pid = ? "
                 f"WHERE id = ? AND {UNFINISHED}",
-                (time.time(), job_id),
+                (time.time(), os.getpid(), job_id),
             )
             if cursor.rowcount:
                 self._event(db, job_id, "started")
@@ -173,23 +213,35 @@ class JobStore:
         if row is None:
             return None
         data = dict(row)
-        data.pop("request")
-        data.pop("callback_url")
+        for private in ("request", "callback_url", "key_limits", "owner_pid"):
+            data.pop(private)
         data["result"] = None if data["result"] is None else json.loads(data["result"])
         return JobView(**data)
 
     def job(self, job_id: str) -> Job | None:
         """The job as enqueued (its request and caller)."""
         with self._connect() as db:
-            row = db.execute(
-                "SELECT id, kind, request, team, key_id, callback_url FROM jobs WHERE id = ?", (job_id,)
-            ).fetchone()
-        if row is None:
-            return None
-        return Job(row[0], row[1], json.loads(row[2]), row[3], row[4], row[5])
+            row = db.execute(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return None if row is None else _job(row)
+
+    def claim_orphans(self, alive: Callable[[int], bool]) -> list[Job]:
+        """Unfinished jobs whose owner process (the server that queued them in process, or the
+        worker that started them) is no longer `alive`, now owned by this process, oldest first:
+        what a restarted server must queue again. Atomic, so two servers starting together do
+        not both take a job."""
+        with self._transaction() as db:
+            rows = db.execute(
+                f"SELECT {_JOB_COLUMNS}, owner_pid FROM jobs WHERE {UNFINISHED} ORDER BY created_at"
+            ).fetchall()
+            orphans = [row for row in rows if row[-1] is None or (row[-1] != os.getpid() and not alive(row[-1]))]
+            for row in orphans:
+                db.execute("UPDATE jobs SET owner_pid = ? WHERE id = ?", (os.getpid(), row[0]))
+                self._event(db, row[0], "recovered")
+        return [_job(row[:-1]) for row in orphans]
 
     def events(self, job_id: str) -> list[tuple[str, int]]:
-        """(event, pid) in order: `queued`, `started` (once per attempt), `done` or `failed`."""
+        """(event, pid) in order: `queued`, `started` (once per attempt; `recovered` before it
+        when a restarted server took the job over), `done` or `failed`."""
         with self._connect() as db:
             rows = db.execute("SELECT event, pid FROM events WHERE job_id = ? ORDER BY seq", (job_id,)).fetchall()
         return [(str(e), int(p)) for e, p in rows]

@@ -14,11 +14,13 @@ import math
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from workbench.core.errors import WorkbenchError
+from workbench.core.errors import QuotaExceeded, WorkbenchError
 from workbench.core.state import RequestState
 from workbench.serve.api import source
 from workbench.serve.jobs.callbacks import post_callback
+from workbench.serve.jobs.quota import JobQuota
 from workbench.serve.jobs.store import Job, JobStore
+from workbench.serve.principal import Principal
 
 log = logging.getLogger(__name__)
 
@@ -32,29 +34,54 @@ def _finite(value: Any) -> Any:
 
 
 class JobRunner:
-    """Runs a job's request: `ask(question)` for a batch, `evaluate(dataset, limit)` for an eval."""
+    """Runs a job's request: `ask(question)` for a batch, `evaluate(dataset, limit)` for an eval.
+    With a `quota`, the job's questions and usage count against its caller's limits."""
 
-    def __init__(self, ask: Ask, evaluate: Evaluate | None = None) -> None:
+    def __init__(self, ask: Ask, evaluate: Evaluate | None = None, *, quota: JobQuota | None = None) -> None:
         self.ask = ask
         self.evaluate = evaluate
+        self.quota = quota
 
     async def run(self, job: Job) -> dict[str, Any]:
         if job.kind == "batch":
-            return {"answers": [await self._answer(q) for q in job.request["questions"]]}
+            return {"answers": await self._batch(job.principal(), job.request["questions"])}
         if job.kind == "eval":
             if self.evaluate is None:
                 raise WorkbenchError("this server cannot run evaluations")
-            return await self.evaluate(job.request["dataset"], job.request.get("limit"))
+            result = await self.evaluate(job.request["dataset"], job.request.get("limit"))
+            if self.quota is not None:
+                usage = result.get("usage") or {}
+                await self.quota.charge(job.principal(), int(usage.get("tokens", 0)), float(usage.get("cost", 0.0)))
+            return result
         raise WorkbenchError(f"unknown job kind {job.kind!r}")
 
-    async def _answer(self, question: str) -> dict[str, Any]:
+    async def _batch(self, principal: Principal, questions: list[str]) -> list[dict[str, Any]]:
+        answers: list[dict[str, Any]] = []
+        stopped: str | None = None
+        for question in questions:
+            if stopped is not None:
+                answers.append(_failed(question, f"not run: {stopped}"))
+                continue
+            try:
+                answers.append(await self._answer(principal, question))
+            except QuotaExceeded as exc:  # the caller's budget is spent: the rest would be refused too
+                stopped = f"{type(exc).__name__}: {exc}"
+                answers.append(_failed(question, stopped))
+        return answers
+
+    async def _answer(self, principal: Principal, question: str) -> dict[str, Any]:
         from workbench.guardrails import raise_if_blocked
 
         try:
-            state = await self.ask(question)
+            if self.quota is not None:
+                state = await self.quota.ask(principal, question, self.ask)
+            else:
+                state = await self.ask(question)
             raise_if_blocked(state)
+        except QuotaExceeded:
+            raise
         except WorkbenchError as exc:  # one question's error, not the job's
-            return {"question": question, "answer": None, "error": f"{type(exc).__name__}: {exc}"}
+            return _failed(question, f"{type(exc).__name__}: {exc}")
         return {
             "question": question,
             "answer": state.answer or "",
@@ -68,7 +95,11 @@ class JobRunner:
         }
 
 
-def session_runner(session: Any, *, ask: Ask | None = None) -> JobRunner:
+def _failed(question: str, error: str) -> dict[str, Any]:
+    return {"question": question, "answer": None, "error": error}
+
+
+def session_runner(session: Any, *, ask: Ask | None = None, quota: JobQuota | None = None) -> JobRunner:
     """A runner over a `Workbench` session: questions through its pipeline (on the session's
     own loop unless `ask` is given), evaluations with `session.run(dataset, log=False)`."""
 
@@ -82,9 +113,18 @@ def session_runner(session: Any, *, ask: Ask | None = None) -> JobRunner:
             "dataset": dataset,
             "questions": len(result.frame),
             "metrics": {k: _finite(v) for k, v in result.metrics.items()},
+            "usage": _usage(result.frame),
         }
 
-    return JobRunner(ask or ask_in_session, evaluate)
+    return JobRunner(ask or ask_in_session, evaluate, quota=quota)
+
+
+def _usage(frame: Any) -> dict[str, Any]:
+    """Tokens and dollars the evaluation's answers report, which its job is charged."""
+    columns = [c for c in ("tokens_in", "tokens_out") if c in frame]
+    tokens = int(frame[columns].fillna(0).to_numpy().sum()) if columns else 0
+    cost = float(frame["cost"].fillna(0).sum()) if "cost" in frame else 0.0
+    return {"tokens": tokens, "cost": cost}
 
 
 class JobWorker:

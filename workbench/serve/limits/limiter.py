@@ -199,6 +199,16 @@ class Limiter:
         await self.store.aclose()
 
 
+def limiter_from(limits_file: str | None, redis_url: str | None, failure: str = "closed") -> Limiter:
+    """The limiter of `serve`'s and `worker`'s options: the `--limits` file's team limits (or
+    none), in process or shared in Redis; a bad limits file raises `ConfigError`."""
+    from workbench.serve.limits.redis_store import RedisStore
+
+    config = LimitsConfig.from_yaml(limits_file) if limits_file else LimitsConfig()
+    store = RedisStore(redis_url) if redis_url else None
+    return Limiter(config, store, failure="open" if failure == "open" else "closed")
+
+
 def _headers(limits: Sequence[Limit], levels: Sequence[float]) -> dict[str, str]:
     out: dict[str, str] = {}
     for measure in ("requests", "tokens"):
