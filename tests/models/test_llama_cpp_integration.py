@@ -108,3 +108,10 @@ def test_a_sync_call_past_its_timeout_raises_instead_of_answering_in_part(llama_
     assert hurried._lock.acquire(blocking=False)
     hurried._lock.release()
     hurried.close()
+
+
+def test_counts_tokens_with_its_own_tokenizer_once_loaded(llama_endpoint, model):
+    assert LlamaCppModel(llama_endpoint).count_tokens("What is the capital of France?") is None  # not loaded: estimate
+    text = "What is the capital of France? Paris, naturally."
+    expected = len(model._llm.tokenize(text.encode(), add_bos=False, special=False))
+    assert model.count_tokens(text) == expected > 0

@@ -288,3 +288,21 @@ async def test_an_unreachable_store_fails_by_policy_and_says_so_in_metrics(
         store.down = False
         assert (await ask(c, "a1")).status_code == 200
         assert "workbench_limiter_degraded 0.0" in (await c.get("/metrics")).text
+
+
+class CountingModel(ScriptedModel):
+    """A model with a tokenizer of its own: one token per character."""
+
+    def count_tokens(self, text: str) -> int | None:
+        return len(text)
+
+
+async def test_the_prompt_is_reserved_by_the_models_own_tokenizer(make_session: Any, make_served: Any) -> None:
+    limiter = Limiter(LimitsConfig(context_tokens=0, output_tokens=10, teams={"alpha": TeamLimits(tpm=1000)}))
+    served = make_served(make_session(fakes={"extractive": CountingModel([ANSWER], repeat_last=True)}))
+    async with serving(create_app(served, authenticate=test_authenticate, limiter=limiter)) as c:
+        r = await ask(c, "a1")
+    assert r.status_code == 200, r.text
+    # Reserved: len(QUESTION) characters + 10 for the answer; the word estimate would be 8 + 10.
+    assert r.headers["x-ratelimit-remaining-tokens"] == str(1000 - len(QUESTION) - 10)
+    assert limiter.estimate(QUESTION) == len(QUESTION) + 10

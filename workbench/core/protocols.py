@@ -69,6 +69,14 @@ class StreamingChatModel(ChatModel, Protocol):
     def astream(self, request: GenerationRequest) -> AsyncIterator[str | Completion]: ...
 
 
+@runtime_checkable
+class TokenCounter(Protocol):
+    """A model that can count tokens with its own tokenizer. `count_tokens` returns None when it
+    cannot right now without blocking (the weights are not loaded yet): callers estimate."""
+
+    def count_tokens(self, text: str) -> int | None: ...
+
+
 class PieceSink(Protocol):
     """Where `EndpointPool.astream` sends a model's pieces.
 

@@ -87,6 +87,15 @@ class LlamaCppModel:
     def warm_up(self) -> None:
         self._shared().load()
 
+    def count_tokens(self, text: str) -> int | None:
+        """Tokens of `text` by the model's own tokenizer; None until the weights are loaded
+        (loading takes seconds, not something a rate limiter should wait for). Tokenizing reads
+        only the vocabulary, so it needs no model lock."""
+        llm = self._shared().llm
+        if llm is None:
+            return None
+        return len(llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+
     def close(self) -> None:
         """Stop this model's generations in flight and drop its queued calls; free the weights
         unless they are shared (`weights.close()` frees those). Idempotent; a later call loads

@@ -76,6 +76,7 @@ def create_app(
     (started and stopped with the app; None: no job routes)."""
     ctx = ServeContext(service=service, metrics=metrics or ServeMetrics())
     limiter = limiter if limiter is not None else Limiter()
+    limiter.use_tokenizer(service.count_tokens)
     limiter.watch(lambda degraded: ctx.metrics.limiter_degraded.set(1 if degraded else 0))
     if service.tracer is not None:
         service.tracer.on_trace = service.request_log.note_trace

@@ -27,7 +27,6 @@ from fastapi.responses import StreamingResponse
 
 from workbench.core.errors import GuardrailBlocked, WorkbenchError
 from workbench.core.state import RequestState
-from workbench.core.tokens import estimate_tokens
 from workbench.serve.api import (
     AssistantMessage,
     ChatCompletion,
@@ -124,7 +123,7 @@ class _Charge:
 
     async def text(self, text: str) -> None:
         """Take the tokens of `text` beyond the allowance; raises `QuotaExceeded` if it cannot."""
-        self.streamed += estimate_tokens(text)
+        self.streamed += self.limiter.count_tokens(text)
         over = self.streamed - self.allowance
         if over > 0:
             await self.limiter.extend(self.held, over)

@@ -51,6 +51,16 @@ def retrieval_pipeline(pipeline: Pipeline, drop: frozenset[str] = ANSWER_STAGES)
     return kept
 
 
+def count_tokens_with(pool: Any, endpoint: str, text: str) -> int:
+    """Tokens of `text` by `endpoint`'s model's tokenizer where it has one, else the estimate."""
+    from workbench.core.protocols import TokenCounter
+    from workbench.core.tokens import estimate_tokens
+
+    model = pool.model(endpoint) if pool is not None else None
+    counted = model.count_tokens(text) if isinstance(model, TokenCounter) else None
+    return counted if counted is not None else estimate_tokens(text)
+
+
 @dataclass
 class ServedPipeline:
     """The pipeline and its companions, as the app needs them.
@@ -87,6 +97,11 @@ class ServedPipeline:
         if self._retrieval is None:
             self._retrieval = retrieval_pipeline(self.pipeline)
         return self._retrieval
+
+    def count_tokens(self, text: str) -> int:
+        """`text`'s tokens by the default generation model's own tokenizer where it has one
+        (llama.cpp, once loaded), else the estimate."""
+        return count_tokens_with(self.pool, self.config.generation.model, text)
 
     def breakers(self) -> list[Any]:
         if self.pool is None:

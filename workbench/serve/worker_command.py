@@ -59,7 +59,13 @@ async def run_worker(
     store = JobStore(bundle.request_log_dir / "jobs.sqlite")
     session = bundle.session(models=models)
     broker = broker_from_url(broker_url, queue=queue)
-    quota = JobQuota(limiter) if limiter is not None else None
+    quota = None
+    if limiter is not None:
+        from workbench.serve.service import count_tokens_with
+
+        endpoint = session.config.generation.model
+        limiter.use_tokenizer(lambda text: count_tokens_with(session.pool, endpoint, text))
+        quota = JobQuota(limiter)
     worker = JobWorker(store, session_runner(session, quota=quota))
     loop = asyncio.get_running_loop()
     consumer = asyncio.create_task(broker.consume(worker.handle, concurrency))

@@ -75,6 +75,9 @@ class Limiter:
         self.store: Store = store if store is not None else MemoryStore()
         self.failure = failure
         self.degraded = False
+        # How the prompt's tokens are counted: the served model's own tokenizer once the app
+        # knows it (`use_tokenizer`), else the estimate.
+        self.count_tokens: Callable[[str], int] = estimate_tokens
         self._watchers: list[Callable[[bool], None]] = []
 
     def watch(self, callback: Callable[[bool], None]) -> None:
@@ -82,10 +85,14 @@ class Limiter:
         self._watchers.append(callback)
         callback(self.degraded)
 
+    def use_tokenizer(self, count: Callable[[str], int]) -> None:
+        self.count_tokens = count
+
     def estimate(self, question: str, max_tokens: int | None = None) -> int:
-        """Tokens to reserve: the question, the context allowance, and the answer's."""
+        """Tokens to reserve: the question (by the model's tokenizer where it has one), the
+        context allowance, and the answer's (`max_tokens`, or the configured allowance)."""
         answer = max_tokens if max_tokens is not None else self.config.output_tokens
-        return estimate_tokens(question) + self.config.context_tokens + answer
+        return self.count_tokens(question) + self.config.context_tokens + answer
 
     def limits(self, principal: Principal) -> tuple[Limit, ...]:
         found: list[Limit] = []
