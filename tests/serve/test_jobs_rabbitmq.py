@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -218,3 +219,67 @@ async def test_queued_jobs_survive_a_broker_restart(
         worker,
     )
     assert all([e for e, _ in store.events(j)] == ["queued", "started", "done"] for j in submitted)
+
+
+@pytest.mark.skipif(__import__("shutil").which("redis-server") is None, reason="redis-server is not installed")
+def test_a_worker_charges_jobs_to_their_team_through_the_apis_redis(
+    bundle: Path,
+    rabbit: RabbitMQServer,
+    workers: list[Worker],
+    tmp_path: Path,
+) -> None:
+    """serve and worker share one Redis: the worker's charge for a job's questions is what the
+    API then refuses the team's next job on; another team is unaffected."""
+    import yaml
+
+    from workbench.serve.keys import create_key
+    from workbench.serve.limits import Limiter, LimitsConfig
+    from workbench.testing.redis_server import redis_server
+
+    keys = tmp_path / "keys.yaml"
+    _, red = create_key(keys, "red")
+    _, blue = create_key(keys, "blue")
+    # Only the question is reserved: the first question fits, its real usage spends red's day.
+    budget = Limiter(LimitsConfig(context_tokens=0, output_tokens=0)).estimate(QUESTION) + 1
+    limits = tmp_path / "limits.yaml"
+    limits.write_text(
+        yaml.safe_dump({"teams": {"red": {"daily_tokens": budget}}, "context_tokens": 0, "output_tokens": 0})
+    )
+    with redis_server() as redis:
+        gateway = ("--limits", str(limits), "--redis", redis.url)
+        server = WorkbenchServer(bundle, "--broker", rabbit.url, "--keys", str(keys), *gateway, cwd=REPO)
+        try:
+            server.wait_ready()
+            cmd = [sys.executable, "-m", "workbench", "worker", str(bundle), "--broker", rabbit.url, *gateway]
+            workers.append(Worker(cmd, tmp_path / "quota-worker.log"))
+
+            def submit(key: str, questions: list[str]) -> httpx.Response:
+                body = {"kind": "batch", "questions": questions}
+                return httpx.post(f"{server.url}/v1/jobs", json=body, headers={"x-api-key": key}, timeout=10)
+
+            def finished(key: str, job_id: str) -> dict[str, Any]:
+                for _ in range(600):
+                    job = httpx.get(f"{server.url}/v1/jobs/{job_id}", headers={"x-api-key": key}, timeout=10).json()
+                    if job["status"] in ("done", "failed"):
+                        return dict(job)
+                    time.sleep(0.1)
+                raise AssertionError(f"job {job_id} did not finish\n{log_tail(workers[0].log, 30)}")
+
+            first = submit(red, [QUESTION, "When did the monopoly end?", "Who won two packages?"])
+            assert first.status_code == 202, first.text
+            done = finished(red, first.json()["id"])
+            refused = submit(red, [QUESTION])
+            other = submit(blue, [QUESTION])
+            assert other.status_code == 202, other.text
+            blue_done = finished(blue, other.json()["id"])
+        finally:
+            server.stop()
+    answers = done["result"]["answers"]
+    assert answers[0]["error"] is None and "Sky" in answers[0]["answer"]
+    assert answers[0]["tokens_in"] + answers[0]["tokens_out"] > budget
+    assert answers[1]["error"].startswith("QuotaExceeded: rate limit exceeded: team red: tokens per day")
+    assert answers[2]["error"].startswith("not run: QuotaExceeded")
+    # The API refuses on what the worker charged: the count is shared through Redis.
+    assert refused.status_code == 429 and "team red: tokens per day" in refused.json()["error"]["message"]
+    assert int(refused.headers["retry-after"]) >= 1
+    assert blue_done["status"] == "done" and blue_done["result"]["answers"][0]["error"] is None
