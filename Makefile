@@ -8,15 +8,20 @@ STAMP := $(VENV)/.installed
 QS_STAMP := $(VENV)/.installed-quickstart
 # PyPI has no CPU wheel of llama-cpp-python, so pip compiles llama.cpp. The install builds that
 # wheel into $(WHEELS) while a second pip installs everything else, then installs it from there.
-# It compiles only what the Python package loads, libllama and ggml, with the package's default
-# flags (same machine code, same answers): LLAVA_BUILD=OFF leaves out the multimodal library, and
-# $(LLAMA_LEAN), injected into llama.cpp's CMake project, leaves out its `common` library and
-# HTTP client, which llama-cpp-python forces on but never loads. That is ~40% of the default
-# compile (benchmarks/RESULTS.md). To add a backend, append to these flags, e.g.
+# It compiles only what the Python package loads, libllama and ggml: LLAVA_BUILD=OFF leaves out
+# the multimodal library, and $(LLAMA_LEAN), injected into llama.cpp's CMake project, leaves out
+# its `common` library and HTTP client, which llama-cpp-python forces on but never loads. That is
+# ~40% of the default compile (benchmarks/RESULTS.md).
+# The CPU code is portable x86-64 with AVX2/FMA/F16C, not the package's default -march=native:
+# a native build on a machine whose CPU advertises AMX (as these VMs do) dies with SIGILL in the
+# first decode, and a native wheel built on one machine must not run on another. For the same
+# reason pip builds it with --no-cache-dir: pip's wheel cache is keyed by the source URL only, so
+# it would hand back a wheel built with other flags. To add a backend, append to these flags, e.g.
 # `make LLAMA_CMAKE_ARGS="$$(make -s llama-cmake-args) -DGGML_CUDA=on"`; `make LLAMA_CMAKE_ARGS=`
 # builds with the package's defaults. Then `rm -r $(WHEELS)` so that the wheel is rebuilt.
 LLAMA_LEAN := $(VENV)/llama-cpp-lean.cmake
-LLAMA_CMAKE_ARGS ?= -DLLAVA_BUILD=OFF -DCMAKE_PROJECT_llama.cpp_INCLUDE=$(abspath $(LLAMA_LEAN))
+LLAMA_CPU := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
+LLAMA_CMAKE_ARGS ?= -DLLAVA_BUILD=OFF -DCMAKE_PROJECT_llama.cpp_INCLUDE=$(abspath $(LLAMA_LEAN)) $(LLAMA_CPU)
 LLAMA_VERSION := $(shell sed -n 's/^llama_cpp_python==//p' constraints.txt)
 WHEELS := $(VENV)/wheels
 # An extra minus its `llm` part: what pip installs while llama.cpp compiles.
@@ -57,7 +62,7 @@ llama-wheel: $(LLAMA_LEAN)
 		echo "llama-cpp-python $(LLAMA_VERSION): already installed"; \
 	else \
 		echo "compiling llama-cpp-python $(LLAMA_VERSION) in the background (log: $(VENV)/llama-build.log)"; \
-		CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip wheel --no-deps -c constraints.txt -w $(WHEELS) \
+		CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip wheel --no-deps --no-cache-dir -c constraints.txt -w $(WHEELS) \
 			"llama-cpp-python==$(LLAMA_VERSION)" >$(VENV)/llama-build.log 2>&1 \
 		|| { tail -n 40 $(VENV)/llama-build.log; echo "error: llama-cpp-python failed to build (log: $(VENV)/llama-build.log)."; \
 			echo "To build it with the package's default flags instead: make LLAMA_CMAKE_ARGS= $(MAKECMDGOALS)"; exit 1; }; \
