@@ -11,6 +11,7 @@ loop delayed reading the reply).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -48,12 +49,20 @@ class RedisStore:
         return found
 
     async def apply(self, mode: Literal["reserve", "settle"], items: Sequence[tuple[Spec, float]]) -> Outcome:
-        _, script = self._client()
+        client, script = self._client()
         keys = [self.prefix + spec.key for spec, _ in items]
         args: list[Any] = [mode]
         for spec, amount in items:
             args += ["b" if spec.kind == "bucket" else "d", repr(float(spec.limit)), repr(float(amount))]
-        reply = await script(keys=keys, args=args)
+        try:
+            reply = await script(keys=keys, args=args)
+        except _connection_errors():
+            # A Redis that went away leaves the idle pooled connections dead, and the pool's
+            # checkout check misses a reset one: each would fail once more after Redis is back
+            # (a 503 and a flapping degraded gauge after recovery). Drop them now.
+            with contextlib.suppress(Exception):
+                await client.connection_pool.disconnect(inuse_connections=False)
+            raise
         ok, failed, wait, *levels = reply
         return Outcome(bool(int(ok)), int(failed), float(wait), tuple(float(v) for v in levels))
 
@@ -62,3 +71,9 @@ class RedisStore:
         found = self._clients.pop(loop, None)
         if found is not None:
             await found[0].aclose()
+
+
+def _connection_errors() -> tuple[type[Exception], ...]:
+    from redis.exceptions import ConnectionError, TimeoutError
+
+    return ConnectionError, TimeoutError, OSError
