@@ -26,7 +26,7 @@ LLAMA_VERSION := $(shell sed -n 's/^llama_cpp_python==//p' constraints.txt)
 WHEELS := $(VENV)/wheels
 # An extra minus its `llm` part: what pip installs while llama.cpp compiles.
 QS_BASE_EXTRAS := embeddings,retrieval,guardrails,tracking,eval,sweeps,serve
-ALL_BASE_EXTRAS := embeddings,retrieval,guardrails,tracking,eval,notebook,sweeps,ray,serve,gateway,dev
+ALL_BASE_EXTRAS := embeddings,retrieval,guardrails,tracking,eval,notebook,sweeps,ray,serve,gateway,guard-data,dev
 # Offline by default: nothing is fetched from a model hub at run time.
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1

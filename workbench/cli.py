@@ -268,6 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
         "workbench.serve.command",
         "workbench.serve.keys_command",
         "workbench.serve.worker_command",
+        "workbench.guard_command",
     ):
         importlib.import_module(module).add_parser(sub)
     return parser

@@ -53,7 +53,7 @@ def build_pipeline(
     routes = {name: _route_pipeline(config, name, embedder, index, pool, cache) for name in config.routing.routes}
     return Pipeline(
         [
-            InputGuardStage(config.guardrails.input),
+            InputGuardStage(config.guardrails.input, embedder=embedder),
             SemanticRouter(config.routing, embedder),
             RouteSwitch(routes, config.routing.default),
             OutputGuardStage(config.guardrails.output, routes=config.routing.routes, embedder=embedder),

@@ -37,8 +37,8 @@ class _Answer(Stage):
 
 
 def test_registry_covers_every_check_kind_and_rejects_unknown():
-    assert sorted(CHECKS) == ["groundedness", "injection", "json_schema", "max_size", "pii"]
-    with pytest.raises(ConfigError, match="unknown guardrail check 'nope'; valid: groundedness, injection"):
+    assert sorted(CHECKS) == ["attack", "groundedness", "injection", "json_schema", "max_size", "pii"]
+    with pytest.raises(ConfigError, match="unknown guardrail check 'nope'; valid: attack, groundedness, injection"):
         check_registry().resolve("nope")
 
 
@@ -175,15 +175,19 @@ async def test_arun_matches_run():
 
 
 @pytest.mark.slow
+@pytest.mark.integration
 def test_quickstart_guardrails_end_to_end(chunks):
     pytest.importorskip("presidio_analyzer")
+    pytest.importorskip("sentence_transformers")
+    from workbench.models.embedder import SentenceTransformerEmbedder
+
     config = load_yaml(PipelineConfig, ROOT / "experiments" / "quickstart.yaml")
-    guard_in = InputGuardStage(config.guardrails.input)
+    guard_in = InputGuardStage(config.guardrails.input, embedder=SentenceTransformerEmbedder(config.embedder))
     guard_out = OutputGuardStage(config.guardrails.output, routes=config.routing.routes)
 
     masked = guard_in.run(RequestState(query="My email is jane.doe@example.com. When did Rollo swear fealty?"))
     assert masked.query == "My email is <EMAIL_ADDRESS>. When did Rollo swear fealty?" and not masked.blocked
-    assert [v.check for v in masked.verdicts] == ["max_size", "injection", "pii"]
+    assert [v.check for v in masked.verdicts] == ["max_size", "attack", "pii"]
 
     assert guard_in.run(RequestState(query=ATTACK)).blocked
 

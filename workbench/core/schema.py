@@ -204,6 +204,23 @@ class InjectionCheck(_Check):
     threshold: float = Field(0.5, gt=0, le=1)
 
 
+class AttackCheck(_Check):
+    """Prompt injection, jailbreaks and harmful requests: a logistic head on the pipeline's
+    embedder, by default with the `injection` heuristics' score as one more feature."""
+
+    check: Literal["attack"]
+    action: Literal["block", "flag"] = "block"
+    threshold: float | None = Field(
+        None, gt=0, lt=1, description="block at score >= threshold; default: the head's own, fitted on its train split"
+    )
+    heuristics: bool = Field(
+        True, description="feed the injection heuristics' score to the head (a learned combination)"
+    )
+    weights: str | None = Field(
+        None, description="a head .npz from benchmarks/train_guard.py; default: the shipped one"
+    )
+
+
 class PiiCheck(_Check):
     check: Literal["pii"]
     action: Action = "mask"
@@ -222,7 +239,8 @@ class GroundednessCheck(_Check):
 
 
 GuardCheck = Annotated[
-    MaxSizeCheck | InjectionCheck | PiiCheck | JsonSchemaCheck | GroundednessCheck, Field(discriminator="check")
+    MaxSizeCheck | InjectionCheck | AttackCheck | PiiCheck | JsonSchemaCheck | GroundednessCheck,
+    Field(discriminator="check"),
 ]
 
 

@@ -65,6 +65,11 @@ class GuardCheck(ABC):
     def warm_up(self) -> None:  # noqa: B027 - optional hook, a no-op for light checks
         """Build any heavy engine ahead of the first request."""
 
+    def fingerprint(self) -> Any:
+        """What decides verdicts beyond the config and the code, for cache keys (e.g. a weights
+        file's digest); None for checks that are all code."""
+        return None
+
     @abstractmethod
     def inspect(self, text: str, state: RequestState) -> CheckResult:
         """Inspect `text` (the query on input, the answer on output) in the context of `state`."""

@@ -10,6 +10,7 @@ from workbench.guardrails.base import CheckContext, GuardCheck
 CHECKS: dict[str, str] = {
     "max_size": "workbench.guardrails.max_size:MaxSizeGuard",
     "injection": "workbench.guardrails.injection:InjectionGuard",
+    "attack": "workbench.guardrails.attack:AttackGuard",
     "pii": "workbench.guardrails.pii:PiiGuard",
     "json_schema": "workbench.guardrails.json_schema:JsonSchemaGuard",
     "groundedness": "workbench.guardrails.groundedness:GroundednessGuard",

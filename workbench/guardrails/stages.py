@@ -76,11 +76,16 @@ class _GuardStage(Stage):
             check.warm_up()
 
     def config_fingerprint(self) -> Any:
-        return {
+        out = {
             "checks": [config_dump(c) for c in self.check_configs],
             "routes": {k: config_dump(v) for k, v in sorted(self.routes.items())},
             "embedder": _embedder_id(self.embedder),
         }
+        data = [check.fingerprint() for check in self.checks]
+        if any(d is not None for d in data):
+            # Only then, so that the keys of stages whose checks are all code stay as they were.
+            out["check_data"] = data
+        return out
 
     def _guard(self, state: RequestState) -> RequestState:
         verdicts: list[GuardVerdict] = []
@@ -100,7 +105,7 @@ class _GuardStage(Stage):
 
 
 class InputGuardStage(_GuardStage):
-    """Runs the input checks on the question."""
+    """Runs the input checks on the question; an `embedder` is what the `attack` check reads."""
 
     kind = "input_guard"
     reads = ("query",)
@@ -108,8 +113,15 @@ class InputGuardStage(_GuardStage):
     side = "input"
     field = "query"
 
-    def __init__(self, checks: Sequence[Any], *, registry: Registry | None = None, name: str | None = None) -> None:
-        super().__init__(checks, registry=registry, name=name)
+    def __init__(
+        self,
+        checks: Sequence[Any],
+        *,
+        embedder: Embedder | None = None,
+        registry: Registry | None = None,
+        name: str | None = None,
+    ) -> None:
+        super().__init__(checks, embedder=embedder, registry=registry, name=name)
 
     def run(self, state: RequestState) -> RequestState:
         if state.blocked:
