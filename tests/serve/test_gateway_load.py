@@ -1,34 +1,43 @@
 """Issue 9 §4, proof under load: 300 concurrent clients of 3 teams on one real `serve` (keys,
 team limits in a real Redis), the model a stub with a fixed latency and a finite number of
-requests in flight, like a real inference server. Team C is abusive: far above its limit, it
+requests in flight, like a real inference server. Team C is abusive: 50 times its limit, it
 ignores Retry-After. C is throttled, no request is lost, and A's and B's p99 stays within 10%
 of their p99 alone. A control proves the test can fail: the same abuse from a team without
 limits (D) queues at the model and A's and B's p99 gets clearly worse.
 
 The ratio is of latencies, which the guide says never to gate on; it is made robust by design:
-the stub's 0.2 s dominates a request, the offered load stays well below what the 2 shared cores
-can serve, and A and B send the same seeded schedule in every phase of one run, so the
-comparison is within one run on one machine. `benchmarks/bench_gateway.py` prints the figures.
+the model's 2 s (a short real answer) dominates a request, the offered load stays well below
+what the 2 shared cores serve, the clients run in their own fresh process, and the unloaded
+and loaded windows interleave in one run with the same seeded A and B schedule, so the
+machine's other work falls on both alike. On a busy machine (load 3-6 on 2 cores) stalls of
+100-300 ms hit a few requests at once now and then; the ratio ranged 0.83-1.19 over runs
+with a 0.5 s model, 0.98-1.11 with 1 s.
+`benchmarks/bench_gateway.py` prints the figures.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import io
+import multiprocessing as mp
 import random
 import shutil
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
 import yaml
 
 from tests.conftest import REPO
-from workbench.testing.stub_openai import StubOpenAI
+
+if TYPE_CHECKING:
+    from workbench.testing.stub_openai import StubOpenAI
 
 pytestmark = [
     pytest.mark.integration,
@@ -42,13 +51,13 @@ QUESTIONS = [
     "How many packages were there?",
     "Who was responsible for this?",
 ]
-STUB_LATENCY_S = 1.0
-STUB_CAPACITY = 32  # 32 requests/s at most: A and B use 40% of it, the abuser alone would use 80%
+STUB_LATENCY_S = 2.0  # a short real answer
+STUB_CAPACITY = 56  # 28 requests/s at most: A and B use 43% of it, A, B and the abuser 132%
 CLIENTS = 100  # per team
 POLITE_PERIOD_S = 16.0  # each A or B client: one request every ~16 s, 6 requests/s per team
 ABUSIVE_PERIOD_S = 4.0  # each abusive client: one every ~4 s, whatever it was told: 25 requests/s
 ABUSER_RPM = 30
-WINDOW_S = 2.5
+WINDOW_S = 5.0  # a request sent in a window spends 80% of its time in it, on average
 LIMITS = {
     "teams": {
         "A": {"rpm": 1200, "tpm": 3_000_000},
@@ -162,6 +171,28 @@ async def run_load(
     return phase
 
 
+def measure(name: str, url: str, keys: dict[str, str], **options: Any) -> Phase:
+    """`run_load` in a fresh process: the clients share neither the server's GIL nor this
+    process's heap (a test process that exported a bundle has imported MLflow and torch, and
+    its garbage collector's pauses would stall the clients and show as server latency)."""
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_load_process, args=(name, url, keys, options, queue), daemon=True)
+    proc.start()
+    try:
+        phase: Phase = queue.get(timeout=300)
+    finally:
+        proc.join(timeout=30)
+    return phase
+
+
+def _load_process(name: str, url: str, keys: dict[str, str], options: dict[str, Any], queue: Any) -> None:
+    gc.collect()
+    gc.freeze()
+    gc.disable()  # a bounded run: the measuring clients must not pause to collect
+    queue.put(asyncio.run(run_load(name, url, keys, **options)))
+
+
 def create_keys(keys_file: Path, teams: tuple[str, ...]) -> dict[str, str]:
     """One key per team, by the real `keys create` command (in process)."""
     from workbench.cli import main
@@ -206,8 +237,8 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
 
 
 def test_an_abusive_team_is_throttled_and_the_others_do_not_notice(gateway: Gateway) -> None:
-    run = asyncio.run(run_load("C abusive", gateway.url, gateway.keys, seconds=40, abuser="C", window_s=WINDOW_S))
-    control = asyncio.run(run_load("D unlimited", gateway.url, gateway.keys, seconds=8, abuser="D"))
+    run = measure("C abusive", gateway.url, gateway.keys, seconds=40, abuser="C", window_s=WINDOW_S)
+    control = measure("D unlimited", gateway.url, gateway.keys, seconds=8, abuser="D")
     alone, loaded = run.latencies("A", "B", abused=False), run.latencies("A", "B", abused=True)
     unlimited = control.latencies("A", "B")
     for label, values in (("alone", alone), ("C abusive", loaded), ("D unlimited", unlimited)):
