@@ -17,7 +17,7 @@ bare Redis PING for the floor of one loopback round trip.
 Part 3 (load): the scenario of `tests/serve/test_gateway_load.py` with its figures: teams A
 and B (100 clients each, 6 requests/s each) alone and with team C abusive (100 clients, 25
 requests/s, ignoring Retry-After), interleaved in one run; then the same abuse from team D,
-which has no limits (the control). The model: 1 s latency, 32 requests in flight at most.
+which has no limits (the control). The model: 2 s latency, 56 requests in flight at most.
 
     .venv/bin/python benchmarks/bench_gateway.py [--requests 400] [--concurrency 16] [--rounds 2]
         [--load-seconds 40]
@@ -207,11 +207,9 @@ def load(seconds: float, root: Path) -> dict[str, Any]:
         server = WorkbenchServer(bundle, *args, cwd=REPO)
         try:
             server.wait_ready()
-            run = asyncio.run(
-                scenario.run_load("C", server.url, keys, seconds=seconds, abuser="C", window_s=scenario.WINDOW_S)
-            )
+            run = scenario.measure("C", server.url, keys, seconds=seconds, abuser="C", window_s=scenario.WINDOW_S)
             in_flight_limited = stub.stats()["max_in_flight"]
-            control = asyncio.run(scenario.run_load("D", server.url, keys, seconds=seconds / 2, abuser="D"))
+            control = scenario.measure("D", server.url, keys, seconds=seconds / 2, abuser="D")
             in_flight_control = stub.stats()["max_in_flight"]
         finally:
             server.stop()
