@@ -28,6 +28,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from queue import Empty
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -180,10 +181,14 @@ def measure(name: str, url: str, keys: dict[str, str], **options: Any) -> Phase:
     proc = ctx.Process(target=_load_process, args=(name, url, keys, options, queue), daemon=True)
     proc.start()
     try:
-        phase: Phase = queue.get(timeout=300)
+        for _ in range(300):  # a cap, not a speed requirement; a client that died fails at once
+            with contextlib.suppress(Empty):
+                phase: Phase = queue.get(timeout=1)
+                return phase
+            assert proc.is_alive(), f"the load clients exited with {proc.exitcode}"
+        raise AssertionError("the load clients did not finish in 300 s")
     finally:
         proc.join(timeout=30)
-    return phase
 
 
 def _load_process(name: str, url: str, keys: dict[str, str], options: dict[str, Any], queue: Any) -> None:
