@@ -174,8 +174,8 @@ async def run_load(
 
 def measure(name: str, url: str, keys: dict[str, str], **options: Any) -> Phase:
     """`run_load` in a fresh process: the clients share neither the server's GIL nor this
-    process's heap (a test process that exported a bundle has imported MLflow and torch, and
-    its garbage collector's pauses would stall the clients and show as server latency)."""
+    process's heap (a test process that exported a bundle has imported MLflow; its garbage
+    collector's pauses would stall the clients and show as server latency)."""
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
     proc = ctx.Process(target=_load_process, args=(name, url, keys, options, queue), daemon=True)
