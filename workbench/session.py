@@ -186,7 +186,7 @@ class Workbench:
         if index.fingerprint not in self._pipelines:
             from workbench.pipeline import build_pipeline
 
-            pipeline = build_pipeline(self.config, self.embedder, index, self.pool, self.cache)
+            pipeline = build_pipeline(self.config, self.embedder, index, self.pool, self.cache, root=self.root)
             self._pipelines[index.fingerprint] = pipeline
         return self._pipelines[index.fingerprint]
 

@@ -7,6 +7,7 @@
     ├── GuardrailBlocked       an input/output check blocked the request
     │   └── InputTooLarge      the question exceeds the size limit
     ├── RoutingError           unknown route
+    ├── ToolError              a tool's arguments did not validate, or its call failed
     ├── ProviderError          a model endpoint failed
     │   ├── ProviderTimeout
     │   ├── RateLimited
@@ -28,6 +29,8 @@ The CLI prints any of these as one line and exits non-zero; anything else is a b
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 
 class WorkbenchError(Exception):
@@ -58,6 +61,19 @@ class InputTooLarge(GuardrailBlocked):
 
 class RoutingError(WorkbenchError):
     """A route name is unknown or no route could be chosen."""
+
+
+class ToolError(WorkbenchError):
+    """A tool route could not answer: the model's arguments did not validate against the tool's
+    schema, or the call failed (division by zero, an SQL error, a forbidden statement).
+
+    `tool` names the tool; `call` is the failed call's record (`core.state.ToolCall`) once the
+    tool stage has made one."""
+
+    def __init__(self, message: str, tool: str = "") -> None:
+        super().__init__(message)
+        self.tool = tool
+        self.call: Any = None
 
 
 class ProviderError(WorkbenchError):

@@ -167,6 +167,32 @@ class RetrievalOverride(ConfigModel):
     bm25_weight: float | None = Field(None, ge=0, le=1)
 
 
+class CalculatorTool(ConfigModel):
+    """Arithmetic on numbers: + - * / // % ** and parentheses, evaluated without `eval`."""
+
+    tool: Literal["calculator"]
+    max_exponent: int = Field(1000, gt=0, description="the largest power allowed, so 9**9**9 cannot hang a worker")
+
+
+class SqlTool(ConfigModel):
+    """One read-only, parameterised SELECT over a DuckDB file (a run's `results.duckdb`, say)."""
+
+    tool: Literal["sql"]
+    database: str = Field("results/results.duckdb", description="the DuckDB file, relative to the session root")
+    max_rows: int = Field(20, gt=0, description="rows returned at most; more are cut and the answer says so")
+    timeout_s: float = Field(5.0, gt=0, description="the query is interrupted after this")
+
+
+class ClockTool(ConfigModel):
+    """The date and time now in a time zone, and date arithmetic."""
+
+    tool: Literal["clock"]
+    timezone: str = Field("UTC", description="IANA name used when the model names none")
+
+
+ToolConfig = Annotated[CalculatorTool | SqlTool | ClockTool, Field(discriminator="tool")]
+
+
 class RouteConfig(ConfigModel):
     utterances: list[str] = []
     model: str | None = None
@@ -174,6 +200,19 @@ class RouteConfig(ConfigModel):
     retrieval: RetrievalOverride = RetrievalOverride()
     output: Literal["text", "json"] = "text"
     json_schema: dict[str, Any] | None = None
+    tool: ToolConfig | None = Field(
+        None,
+        description="answer with this tool: the route's model writes its arguments as JSON constrained by "
+        "the tool's schema, and the tool's output is the answer",
+    )
+
+    @model_validator(mode="after")
+    def _tool_answers_in_text(self) -> RouteConfig:
+        # The model's JSON is the tool's arguments, not the answer: a schema here would be checked
+        # by the json_schema guard against the tool's text output and always fail.
+        if self.tool is not None and (self.output != "text" or self.json_schema is not None):
+            raise ValueError("a tool route answers with the tool's text output; drop 'output' and 'json_schema'")
+        return self
 
 
 class RoutingConfig(ConfigModel):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -11,7 +11,7 @@ Action = Literal["block", "mask", "flag"]
 
 # Fields every stage appends to rather than replaces; the stage cache stores only the part a
 # stage appended (see `core/stage.py`).
-ACCUMULATING: frozenset[str] = frozenset({"verdicts", "calls", "timings"})
+ACCUMULATING: frozenset[str] = frozenset({"verdicts", "calls", "timings", "tool_calls"})
 
 
 class Frozen(BaseModel):
@@ -51,6 +51,21 @@ class ModelCall(Frozen):
     fallback_from: str | None = None
 
 
+class ToolCall(Frozen):
+    """One call of a tool: the validated arguments (or the raw text that failed to validate),
+    its output text, or the error that stopped it."""
+
+    tool: str
+    arguments: dict[str, Any] | str
+    output: str | None = None
+    error: str | None = None
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
 class StageTiming(Frozen):
     stage: str
     seconds: float
@@ -72,6 +87,7 @@ class RequestState(Frozen):
     blocked: bool = False
     verdicts: tuple[GuardVerdict, ...] = ()
     calls: tuple[ModelCall, ...] = ()
+    tool_calls: tuple[ToolCall, ...] = ()
     timings: tuple[StageTiming, ...] = ()
 
     @property

@@ -37,6 +37,7 @@ STATUS: dict[type[E.WorkbenchError], Mapping] = {
     E.InputTooLarge: Mapping(413, "input_too_large"),
     E.GuardrailBlocked: Mapping(400, "guardrail_blocked"),
     E.RoutingError: Mapping(400, "routing_error"),
+    E.ToolError: Mapping(422, "tool_error"),
     E.InvalidFeedback: Mapping(422, "invalid_request_error"),
     E.AuthError: Mapping(401, "authentication_error"),
     E.PaymentRequired: Mapping(402, "insufficient_quota"),
