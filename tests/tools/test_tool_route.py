@@ -224,3 +224,41 @@ def test_real_smollm2_writes_calculator_arguments(tmp_path: Path, corpus: Path) 
     assert call.ok and isinstance(call.arguments, dict)
     assert state.answer == "84", call.arguments
     assert state.calls[0].endpoint == "args" and state.calls[0].tokens_out > 0
+
+
+async def test_served_tool_answers_and_failures(tmp_path: Path, corpus: Path) -> None:
+    from tests.serve.conftest import serving
+    from workbench.serve.app import create_app
+    from workbench.serve.service import ServedPipeline
+
+    replies = ['{"expression": "12 * 7"}', '{"expression": "12 / 0"}', '{"expression": "(3 + 4) * 5"}']
+    wb, _ = _workbench(tmp_path, corpus, replies)
+    served = ServedPipeline.from_workbench(wb, log_dir=tmp_path / "requests", close_session=True)
+    async with serving(create_app(served)) as client:
+        ok = await client.post("/v1/ask", json={"question": "compute 12 times 7"})
+        assert ok.status_code == 200, ok.text
+        assert ok.json()["answer"] == "84" and ok.json()["route"] == "calc"
+        bad = await client.post("/v1/ask", json={"question": "compute 12 times 7"})
+        assert bad.status_code == 422, bad.text
+        error = bad.json()["error"]
+        assert error["type"] == "tool_error" and error["code"] == "ToolError"
+        assert error["message"] == "calculator: division by zero in '12 / 0'"
+        stream = await client.post(
+            "/v1/chat/completions",
+            json={"model": "extractive", "stream": True, "messages": [{"role": "user", "content": "what is 3 plus 4"}]},
+        )
+        assert stream.status_code == 200, stream.text
+        assert '"content":"35"' in stream.text.replace(" ", "") and "expression" not in stream.text
+
+
+def test_sql_route_over_the_duckdb_a_real_run_wrote(tmp_path: Path, small_dataset: Path) -> None:
+    corpus = small_dataset / "corpus.jsonl"
+    everything_general = _config(tmp_path, corpus)
+    everything_general["routing"]["threshold"] = 1.0
+    with _workbench(tmp_path, corpus, [], routing=everything_general["routing"])[0] as wb:
+        frame = wb.run(small_dataset, limit=5, log=False).frame  # the extractive model answers
+    assert (frame["route"] == "general").all() and (tmp_path / "results" / "results.duckdb").is_file()
+    reply = json.dumps({"query": "SELECT count(*) FROM results WHERE route = ?", "params": ["general"]})
+    with _workbench(tmp_path, corpus, [reply])[0] as wb:
+        state = wb.ask("how many results rows")
+    assert state.route == "stats" and state.answer == "5"
