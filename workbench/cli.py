@@ -269,6 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
         "workbench.serve.keys_command",
         "workbench.serve.worker_command",
         "workbench.guard_command",
+        "workbench.drift_command",
     ):
         importlib.import_module(module).add_parser(sub)
     return parser

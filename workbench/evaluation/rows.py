@@ -182,9 +182,10 @@ def _read_log_file(path: Path) -> pd.DataFrame:
         raise DatasetError(f"{path}: not a readable DuckDB file ({type(exc).__name__}: {exc})") from exc
 
 
-def read_duckdb_rows(path: str | Path) -> pd.DataFrame:
+def read_duckdb_rows(path: str | Path, *, answered_only: bool = True) -> pd.DataFrame:
     """The answered rows of a DuckDB log file, or of every `.duckdb` file of a folder (one per
-    server process), oldest first, with the latest feedback on each request."""
+    server process), oldest first, with the latest feedback on each request. With
+    `answered_only=False`, blocked and failed requests too (drift counts guard triggers)."""
     path = Path(path)
     files = sorted(path.glob("*.duckdb")) if path.is_dir() else [path]
     frames = [_read_log_file(f) for f in files]
@@ -193,10 +194,11 @@ def read_duckdb_rows(path: str | Path) -> pd.DataFrame:
         return pd.DataFrame()
     feedback = [f.attrs.pop("feedback") for f in frames if "feedback" in f.attrs]
     frame = pd.concat(frames, ignore_index=True)
-    answered = frame["answer"].notna() if "answer" in frame else pd.Series(False, index=frame.index)
-    if "error" in frame:
-        answered &= frame["error"].isna()
-    frame = frame[answered]
+    if answered_only:
+        answered = frame["answer"].notna() if "answer" in frame else pd.Series(False, index=frame.index)
+        if "error" in frame:
+            answered &= frame["error"].isna()
+        frame = frame[answered]
     if "created_at" in frame:
         frame = frame.sort_values("created_at", kind="stable")
     if feedback:
