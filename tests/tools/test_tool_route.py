@@ -201,11 +201,7 @@ def test_retrieval_only_pipelines_skip_the_tool(tmp_path: Path, corpus: Path) ->
     assert state.route == "calc" and state.answer is None and state.tool_calls == () and model.calls == 0
 
 
-@pytest.mark.integration
-@pytest.mark.slow
-def test_real_smollm2_writes_calculator_arguments(tmp_path: Path, corpus: Path) -> None:
-    """The local SmolLM2-135M, constrained by the calculator's schema (its `pattern` becomes
-    llama.cpp grammar), writes arguments that validate, and the calculator answers."""
+def _smollm2_workbench(tmp_path: Path, corpus: Path) -> Workbench:
     pytest.importorskip("llama_cpp", reason="needs the 'local' extra")
     data = _config(tmp_path, corpus)
     data["models"]["args"] = {
@@ -215,15 +211,65 @@ def test_real_smollm2_writes_calculator_arguments(tmp_path: Path, corpus: Path) 
         "n_threads": min(2, os.cpu_count() or 1),
         "params": {"temperature": 0.0, "max_tokens": 48, "seed": 0},
     }
+    data["routing"]["routes"]["time"] = {
+        "utterances": ["what day of the week is it"],
+        "model": "args",
+        "tool": {"tool": "clock"},
+    }
     path = tmp_path / "tools.yaml"
     path.write_text(yaml.safe_dump(data))
-    with Workbench.from_yaml(path, embedder=HashingEmbedder(256), root=tmp_path, cache=None) as wb:
-        wb.ingest()
+    wb = Workbench.from_yaml(path, embedder=HashingEmbedder(256), root=tmp_path, cache=None)
+    wb.ingest()
+    return wb
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_real_smollm2_writes_calculator_arguments(tmp_path: Path, corpus: Path) -> None:
+    """The local SmolLM2-135M, constrained by the calculator's schema (its `pattern` becomes
+    llama.cpp grammar), writes arguments that validate, and the calculator answers."""
+    with _smollm2_workbench(tmp_path, corpus) as wb:
         state = wb.ask("compute 12 times 7")
     [call] = state.tool_calls
     assert call.ok and isinstance(call.arguments, dict)
     assert state.answer == "84", call.arguments
     assert state.calls[0].endpoint == "args" and state.calls[0].tokens_out > 0
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+@pytest.mark.parametrize("question", ["what day of the week is it", "how many results rows"])
+def test_real_smollm2_output_is_json_for_every_shipped_schema(
+    tmp_path: Path, corpus: Path, results_db: Path, question: str
+) -> None:
+    """Each shipped tool's schema is grammar llama.cpp accepts (a pattern with `\\d`, or a long
+    `maxLength`, crashed it), so the model's output is JSON of the schema's shape. The 135M
+    model may still pick arguments the tool refuses; that is a clean `ToolError`, never a
+    traceback or a crash."""
+    with _smollm2_workbench(tmp_path, corpus) as wb:
+        try:
+            state = wb.ask(question)
+        except ToolError as exc:
+            call = exc.call
+            assert "not JSON" not in str(exc) and "invalid arguments" not in str(exc), exc
+        else:
+            [call] = state.tool_calls
+            assert call.ok and state.answer == call.output
+    assert isinstance(call.arguments, dict) and call.tool in {"clock", "sql"}
+
+
+def test_shipped_schemas_make_small_grammars() -> None:
+    """What the previous test proves with the model, checked on the converter's output alone:
+    no regex class escape reaches the grammar, and no length limit blows it up."""
+    pytest.importorskip("llama_cpp", reason="needs the 'local' extra")
+    from llama_cpp.llama_grammar import json_schema_to_gbnf
+
+    from workbench.tools.clock import Clock
+    from workbench.tools.sql import Sql
+
+    for tool in (Calculator, Clock, Sql):
+        grammar = json_schema_to_gbnf(json.dumps(tool.json_schema()))
+        assert "\\d" not in grammar and "\\w" not in grammar and len(grammar) < 5000, tool.name
 
 
 async def test_served_tool_answers_and_failures(tmp_path: Path, corpus: Path) -> None:

@@ -5,21 +5,36 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sized
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 
 from workbench.core.errors import ToolError
 
 
 class ToolArgs(BaseModel):
-    """Base of every argument model: unknown keys are errors, as in configs."""
+    """Base of every argument model: unknown keys are errors, as in configs.
+
+    The model's JSON schema becomes llama.cpp grammar, whose converter mishandles some of JSON
+    schema: write patterns with `[0-9]`, never `\\d`, and bound lengths with `at_most` rather
+    than `max_length` (each allowed character would become one more nested grammar rule)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def at_most(limit: int) -> AfterValidator:
+    """A length limit checked on validation but left out of the JSON schema (see `ToolArgs`)."""
+
+    def check(value: Sized) -> Sized:
+        if len(value) > limit:
+            raise ValueError(f"at most {limit} allowed, got {len(value)}")
+        return value
+
+    return AfterValidator(check)
 
 
 @dataclass(frozen=True)

@@ -6,12 +6,12 @@ import ast
 import math
 import operator
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import Field
 
 from workbench.core.schema import CalculatorTool
-from workbench.tools.base import Tool, ToolArgs, ToolResult
+from workbench.tools.base import Tool, ToolArgs, ToolResult, at_most
 
 # The pattern also constrains a local model's grammar, so it can only write arithmetic.
 _EXPRESSION = r"^[0-9+*/%(). -]+$"
@@ -29,10 +29,8 @@ _UNARY: dict[type[ast.unaryop], Callable[[Any], Any]] = {ast.UAdd: operator.pos,
 
 
 class CalculatorArgs(ToolArgs):
-    expression: str = Field(
+    expression: Annotated[str, at_most(200)] = Field(
         pattern=_EXPRESSION,
-        min_length=1,
-        max_length=200,
         description="an arithmetic expression with numbers, + - * / // % ** and parentheses, e.g. (3 + 4) * 5",
     )
 

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field
 
 from workbench.core.schema import ClockTool
-from workbench.tools.base import Tool, ToolArgs, ToolContext, ToolResult
+from workbench.tools.base import Tool, ToolArgs, ToolContext, ToolResult, at_most
 
-_DATE = r"^\d{4}-\d{2}-\d{2}$"
+_DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 
 
 class ClockArgs(ToolArgs):
@@ -19,7 +19,7 @@ class ClockArgs(ToolArgs):
         description="now: the date and time; add_days: date + days; days_between: days from date to "
         "other_date; weekday: the day of the week of date"
     )
-    timezone: str | None = Field(None, max_length=64, description="an IANA time zone, e.g. Europe/Paris")
+    timezone: Annotated[str, at_most(64)] | None = Field(None, description="an IANA time zone, e.g. Europe/Paris")
     date: str | None = Field(None, pattern=_DATE, description="YYYY-MM-DD; default: today")
     other_date: str | None = Field(None, pattern=_DATE, description="YYYY-MM-DD, for days_between")
     days: int = Field(0, ge=-36500, le=36500, description="days to add, for add_days")

@@ -12,24 +12,22 @@ import datetime as dt
 import threading
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import duckdb
 from pydantic import Field
 
 from workbench.core.schema import SqlTool
-from workbench.tools.base import Tool, ToolArgs, ToolContext, ToolResult
+from workbench.tools.base import Tool, ToolArgs, ToolContext, ToolResult, at_most
 
 Param = str | int | float | bool | None
 
 
 class SqlArgs(ToolArgs):
-    query: str = Field(
-        min_length=1,
-        max_length=4000,
-        description="one SELECT statement; write each value as a ? placeholder and give it in params",
+    query: Annotated[str, at_most(4000)] = Field(
+        description="one SELECT statement; write each value as a ? placeholder and give it in params"
     )
-    params: list[Param] = Field([], max_length=50, description="the values of the ? placeholders, in order")
+    params: Annotated[list[Param], at_most(50)] = Field([], description="the values of the ? placeholders, in order")
 
 
 def _jsonable(value: Any) -> Any:
