@@ -176,6 +176,17 @@ def test_two_runs_compare_routes_guards_and_chosen_metrics(run_parquet: Path, tm
     assert not report.flagged
 
 
+def test_a_runs_results_duckdb_reads_like_its_parquet(run_parquet: Path, tmp_path: Path) -> None:
+    from workbench.tracking.results import append_duckdb
+
+    results = tmp_path / "results.duckdb"
+    append_duckdb(pd.read_parquet(run_parquet), results)
+    report = drift(str(run_parquet), str(results), embedder=HashingEmbedder(), out=tmp_path / "r", permutations=50)
+    tests = {t.name: t for t in report.tests}
+    assert tests["guard.attack"].detail["current"] == tests["guard.attack"].detail["reference"]
+    assert tests["route"].p_value == pytest.approx(1.0) and not report.flagged
+
+
 def test_the_exit_code_says_drift_only_when_asked(
     request_log: Path,
     run_parquet: Path,
