@@ -118,7 +118,7 @@ sweep: install-quickstart
 	@echo "Open the MLflow UI with:  $(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --port 5000"
 
 test: install lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --durations=25
 
 test-fast: install
 	$(BIN)/python -m pytest -m "not slow and not integration"
