@@ -24,6 +24,7 @@ from typing import Any
 
 import pandas as pd
 
+from workbench.core.dataset import json_objects
 from workbench.core.errors import DatasetError
 
 # Yes/no outcomes compared as shares, where both sides have them.
@@ -93,17 +94,12 @@ def _normalise(frame: pd.DataFrame, label: str) -> tuple[pd.DataFrame, bool]:
 
 
 def _read_questions_jsonl(path: Path) -> pd.DataFrame:
+    expected = "a JSON object with a 'question' string"
     rows = []
     with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DatasetError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from exc
-            if not isinstance(row, dict) or not isinstance(row.get("question"), str):
-                raise DatasetError(f"{path}:{lineno}: expected a JSON object with a 'question' string")
+        for where, row in json_objects(fh, path, expected):
+            if not isinstance(row.get("question"), str):
+                raise DatasetError(f"{where}: expected {expected}")
             rows.append(row)
     return pd.DataFrame.from_records(rows)
 

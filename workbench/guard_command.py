@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from workbench.core.dataset import json_objects
 from workbench.core.errors import DatasetError
 
 
@@ -32,16 +33,7 @@ def read_prompts(path: Path) -> list[tuple[Any, str]]:
     except (OSError, UnicodeDecodeError) as exc:
         raise DatasetError(f"{path}: cannot read it ({exc})") from exc
     prompts: list[tuple[Any, str]] = []
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        where = f"{path}:{number}"
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DatasetError(f"{where}: not valid JSON ({exc.msg})") from exc
-        if not isinstance(row, dict):
-            raise DatasetError(f"{where}: expected a JSON object with 'id' and 'text'")
+    for where, row in json_objects(lines, path, "a JSON object with 'id' and 'text'"):
         for key in ("id", "text"):
             if key not in row:
                 raise DatasetError(f"{where}: missing {key!r}")

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -60,6 +61,24 @@ class Dataset:
         if n is None:
             return self
         return Dataset(self.name, self.path, self.documents, self.questions[:n], self.content_hash)
+
+
+def json_objects(
+    lines: Iterable[str], source: Path | str, expected: str = "a JSON object"
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(`source:line`, object) for each non-blank line; a line that is not valid JSON, or not
+    an object, is a `DatasetError` naming the file and line (`expected` says what it should be)."""
+    for lineno, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        where = f"{source}:{lineno}"
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DatasetError(f"{where}: not valid JSON ({exc.msg})") from exc
+        if not isinstance(row, dict):
+            raise DatasetError(f"{where}: expected {expected}")
+        yield where, row
 
 
 def read_jsonl(path: Path, row: type[R], unique: str | None = "id") -> list[R]:

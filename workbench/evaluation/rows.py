@@ -29,7 +29,7 @@ import pandas as pd
 from pydantic import ValidationError
 
 from workbench.core.config import describe_validation_error
-from workbench.core.dataset import Question
+from workbench.core.dataset import Question, json_objects
 from workbench.core.errors import DatasetError, EvaluationError
 from workbench.evaluation.base import ScoreInput, Span
 
@@ -110,16 +110,7 @@ def _to_input(raw: Mapping[str, Any], source: str) -> ScoreInput:
 
 def _jsonl(path: Path) -> Iterator[tuple[str, Mapping[str, Any]]]:
     with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DatasetError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from exc
-            if not isinstance(row, dict):
-                raise DatasetError(f"{path}:{lineno}: a row must be a JSON object")
-            yield f"{path}:{lineno}", row
+        yield from json_objects(fh, path, "a row to be a JSON object")
 
 
 def _csv(path: Path) -> Iterator[tuple[str, Mapping[str, Any]]]:
