@@ -27,6 +27,7 @@ import httpx
 import pytest
 import yaml
 
+from tests.bundle.conftest import make_dataset
 from tests.conftest import REPO, write_config
 from workbench.testing.redis_server import RedisServer, redis_server
 from workbench.testing.stub_openai import ANSWER, StubOpenAI, stub_openai
@@ -75,15 +76,7 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
     from workbench.tracking import MlflowTracker
 
     root = tmp_path_factory.mktemp("gateway-faults")
-    src = REPO / "datasets" / "squad_disfl"
-    docs = [json.loads(line) for line in (src / "corpus.jsonl").read_text().splitlines()[:12]]
-    ids = {d["id"] for d in docs}
-    questions = [json.loads(line) for line in (src / "questions.jsonl").read_text().splitlines()]
-    dataset = root / "small"
-    dataset.mkdir()
-    (dataset / "corpus.jsonl").write_text("".join(json.dumps(d) + "\n" for d in docs))
-    kept = [q for q in questions if set(q["gold_doc_ids"]) <= ids][:8]
-    (dataset / "questions.jsonl").write_text("".join(json.dumps(q) + "\n" for q in kept))
+    dataset = make_dataset(root / "small", questions=8)
     return Workspace(root, dataset, MlflowTracker(root / "mlflow.db"))
 
 
