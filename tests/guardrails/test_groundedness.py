@@ -62,3 +62,41 @@ def test_json_answers_are_judged_on_their_strings(chunks, routes):
     assert not check.inspect(good, state).triggered
     assert check.inspect(bad, state).triggered
     assert not check.inspect('{"answer": "", "found": false}', state).triggered
+
+
+QUESTION = "Who were the Normans who gave their name to Normandy?"
+RESTATED = "The Normans gave their name to Normandy."
+
+
+def test_a_sentence_restating_the_question_is_not_a_claim(chunks):
+    answer = f"{RESTATED} {UNSUPPORTED}"
+    asked = _check().inspect(answer, RequestState(query=QUESTION, chunks=chunks))
+    unasked = _check().inspect(answer, RequestState(query="q", chunks=chunks))
+    # With the question known, the restatement is no claim: only the invention is scored.
+    assert asked.triggered and "1 of 1 claims" in asked.detail and "printing press" in asked.detail
+    assert asked.masked_text == ABSTAIN_TEXT
+    # Without it, the restatement counts as a supported claim and lifts the score.
+    assert unasked.score is not None and asked.score is not None and unasked.score > asked.score + 0.3
+
+
+@pytest.mark.parametrize("use_embedder", [False, True])
+def test_only_the_unsupported_claim_is_masked(chunks, embedder, use_embedder):
+    check = _check(threshold=0.8, embedder=embedder if use_embedder else None)
+    answer = f"{RESTATED} {SUPPORTED} {UNSUPPORTED}"
+    result = check.inspect(answer, RequestState(query=QUESTION, chunks=chunks))
+    assert result.triggered and "unsupported 1 of 2 claims" in result.detail
+    assert "printing press" in result.detail and "Rollo" not in result.detail
+    assert result.masked_text == f"{RESTATED} {SUPPORTED}"
+
+
+def test_guard_score_is_the_claim_support_metric(chunks, embedder):
+    import asyncio
+
+    from workbench.evaluation.metrics.claims import ClaimSupport
+
+    answer = f"{RESTATED} {SUPPORTED} {UNSUPPORTED}"
+    texts = [c.text for c in chunks]
+    metric = ClaimSupport(embedder).metric
+    expected = asyncio.run(metric.ascore(answer, texts, QUESTION)).value
+    guard = _check(embedder=embedder).inspect(answer, RequestState(query=QUESTION, chunks=chunks))
+    assert guard.score == pytest.approx(expected)

@@ -1,20 +1,23 @@
 """`groundedness` (output only): is the answer supported by the retrieved chunks?
 
-Each answer sentence gets a support in [0, 1]: the share of its content tokens found in the
-chunks, averaged with its best cosine similarity to a chunk when an `Embedder` is injected.
-The answer's score is the token-weighted mean over sentences; below `threshold` it triggers.
-Abstentions (`core.text.is_abstention`, the pipeline's own definition) are never flagged.
+Scored at claim level by the faithfulness scorer itself (`core.claims`, the same arithmetic as
+the `claim_support` metric): each sentence is reduced to what it adds to the question, so a
+sentence that only restates the question is no claim and is neither counted nor masked; each
+claim's support in [0, 1] is its lexical support against the best chunk sentence, or its
+embedding support when an `Embedder` is injected and that is higher. The score is the mean over
+claims (the `claim_support` score); below `threshold` the check triggers, its reason lists the
+unsupported claims (support below `threshold`), and masking removes exactly those. Abstentions
+(`core.text.is_abstention`, the pipeline's own definition) are never flagged.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
+from workbench.core.claims import ClaimScorer, ClaimScores, claims_of, context_sentences
 from workbench.core.schema import GroundednessCheck
 from workbench.core.state import RequestState
-from workbench.core.text import ABSTAIN_TEXT, content_words, is_abstention, split_sentences, structured_answer
+from workbench.core.text import ABSTAIN_TEXT, is_abstention, split_sentences, structured_answer
 from workbench.guardrails.base import CheckResult, GuardCheck
 from workbench.guardrails.json_schema import extract_json
 
@@ -35,49 +38,48 @@ def _answer_text(answer: str, state: RequestState, routes: dict[str, Any]) -> tu
 
 
 class GroundednessGuard(GuardCheck):
-    """Flags answers whose sentences are not supported by the retrieved chunks.
+    """Flags answers whose claims the retrieved chunks do not support.
 
-    Masking keeps only the supported sentences (or "I don't know." when none is).
+    Masking removes the unsupported claims' sentences (or answers "I don't know." when no
+    supported claim is left).
     """
 
     name = "groundedness"
     sides = frozenset({"output"})
     config: GroundednessCheck
+    scorer = ClaimScorer()
 
-    def sentence_support(self, parts: list[str], chunks: list[str]) -> list[float]:
-        """Support of each sentence in `parts` by `chunks`, in [0, 1]."""
-        chunk_tokens: set[str] = set().union(*(content_words(c) for c in chunks)) if chunks else set()
-        lexical = []
-        for part in parts:
-            tokens = set(content_words(part))
-            lexical.append(len(tokens & chunk_tokens) / len(tokens) if tokens else 1.0)
+    def claim_scores(self, prose: str, question: str, chunks: list[str]) -> ClaimScores | None:
+        """Each claim of `prose` beyond `question` with its support by `chunks`; None if it claims nothing."""
+        claims = claims_of(prose, question)
+        if not claims:
+            return None
         embedder = self.context.embedder
-        if embedder is None or not chunks:
-            return lexical
-        raw = np.asarray(embedder.embed(parts + chunks), dtype=np.float32)
-        vectors = raw / np.maximum(np.linalg.norm(raw, axis=1, keepdims=True), 1e-12)
-        sims = (vectors[: len(parts)] @ vectors[len(parts) :].T).max(axis=1).clip(0.0, 1.0)
-        return [(lex + float(sim)) / 2 for lex, sim in zip(lexical, sims, strict=True)]
+        return self.scorer.score(claims, context_sentences(chunks), embedder.embed if embedder else None)
 
     def inspect(self, text: str, state: RequestState) -> CheckResult:
         prose, abstained = _answer_text(text, state, self.context.routes)
         if abstained:
             return CheckResult(False, "answer abstains; not checked")
-        parts = split_sentences(prose)
         chunks = [c.text for c in state.chunks]
         if not chunks:
             return CheckResult(True, "no retrieved chunks support the answer", masked_text=ABSTAIN_TEXT, score=0.0)
-        supports = self.sentence_support(parts, chunks)
-        weights = [max(len(set(content_words(p))), 1) for p in parts]
-        score = float(np.average(supports, weights=weights))
+        scores = self.claim_scores(prose, state.query, chunks)
+        if scores is None:
+            return CheckResult(False, "the answer makes no claim")
         threshold = self.config.threshold
+        score = scores.score
+        n = len(scores.claims)
         if score >= threshold:
-            return CheckResult(False, f"support {score:.2f} >= {threshold:.2f}", score=score)
-        worst = parts[int(np.argmin(supports))]
-        kept = [p for p, s in zip(parts, supports, strict=True) if s >= threshold]
+            return CheckResult(False, f"claim support {score:.2f} >= {threshold:.2f} over {n} claims", score=score)
+        pairs = list(zip(scores.claims, scores.support, strict=True))
+        unsupported = [c.sentence for c, s in pairs if s < threshold]
+        listed = "; ".join(repr(s[:80]) for s in unsupported)
+        kept = [p for p in split_sentences(prose) if p not in set(unsupported)]
+        supported = len(unsupported) < n
         return CheckResult(
             True,
-            f"support {score:.2f} < {threshold:.2f}; least supported: {worst[:80]!r}",
-            masked_text=" ".join(kept) if kept else ABSTAIN_TEXT,
+            f"claim support {score:.2f} < {threshold:.2f}; unsupported {len(unsupported)} of {n} claims: {listed}",
+            masked_text=" ".join(kept) if supported else ABSTAIN_TEXT,
             score=score,
         )
