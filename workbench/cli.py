@@ -270,6 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
         "workbench.serve.worker_command",
         "workbench.guard_command",
         "workbench.drift_command",
+        "workbench.calibrate_command",
     ):
         importlib.import_module(module).add_parser(sub)
     return parser

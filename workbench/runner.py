@@ -29,6 +29,7 @@ from workbench.core.stage import Pipeline
 from workbench.core.state import RequestState
 from workbench.core.text import contains_phrase
 from workbench.evaluation import summarize
+from workbench.evaluation.calibration_counts import LABEL_COLUMNS
 
 if TYPE_CHECKING:
     from workbench.tracking import Tracker
@@ -84,6 +85,8 @@ def question_row(
         "latency_s": latency_s,
         "error": error,
     }
+    # Label columns only on labelled questions: unlabelled runs keep their columns as they were.
+    row |= {k: getattr(question, k) for k in LABEL_COLUMNS if getattr(question, k) is not None}
     if state is None:
         return row | {
             "tokens_in": 0,
@@ -203,6 +206,13 @@ def execute(ctx: RunContext, dataset: Dataset, *, progress: bool) -> Execution:
     """Run every question of `dataset` concurrently through `ctx.pipeline`."""
     if not dataset.questions:
         raise DatasetError(f"dataset {dataset.name} has no questions to run")
+    routes = ctx.config.routing.routes
+    stray = next((q for q in dataset.questions if q.expected_route and q.expected_route not in routes), None)
+    if stray is not None:
+        raise DatasetError(
+            f"{dataset.path / 'questions.jsonl'} question {stray.id}: expected_route {stray.expected_route!r} "
+            f"is not a route of {ctx.config.name}; valid: {', '.join(sorted(routes))}"
+        )
     done: dict[int, Outcome] = {}
     try:
         ctx.loop.run(_run_all(ctx, dataset.questions, done, progress))

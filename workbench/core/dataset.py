@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError
 
 from workbench.core.config import describe_validation_error
 from workbench.core.errors import DatasetError
@@ -47,6 +47,9 @@ class Question(_Row):
     evidence: list[EvidenceSpan] = []
     gold_doc_ids: list[str] = []
     parametric_answer: str | None = None
+    # Optional labels: with them, a run reports each guard's confusion counts and route accuracy.
+    expected_blocked: StrictBool | None = Field(None, description="should the pipeline refuse this question?")
+    expected_route: str | None = Field(None, min_length=1, description="the route this question should take")
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,16 @@ class Dataset:
         if n is None:
             return self
         return Dataset(self.name, self.path, self.documents, self.questions[:n], self.content_hash)
+
+
+def read_lines(path: Path) -> list[str]:
+    """The lines of a UTF-8 text file; a missing or unreadable file is a `DatasetError`."""
+    try:
+        return path.read_text(encoding="utf-8").split("\n")
+    except FileNotFoundError as exc:
+        raise DatasetError(f"{path}: no such file") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DatasetError(f"{path}: cannot read it ({exc})") from exc
 
 
 def json_objects(

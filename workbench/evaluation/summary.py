@@ -6,6 +6,8 @@ import math
 
 import pandas as pd
 
+from workbench.evaluation.calibration_counts import label_metrics
+
 
 def _rate(series: pd.Series) -> float:
     series = series.dropna()
@@ -50,6 +52,8 @@ def summarize(df: pd.DataFrame) -> dict[str, float]:
         metrics[f"route_share.{route}"] = float(share)
     for check, count in _guard_counts(ok).items():
         metrics[f"guard_triggered.{check}"] = float(count)
+    # Confusion counts and route accuracy, only where questions carry labels.
+    metrics |= label_metrics(ok)
     return metrics
 
 
