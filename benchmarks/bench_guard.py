@@ -11,6 +11,9 @@ Reads `datasets/guard/test.jsonl` only (the train split never), in four slices:
 - spikee look-alikes: spikee's 112 benign investment questions, never trained on;
 - bastioncorpus: 118 attacks and 63 benign hard negatives, never trained on.
 
+The combined check runs twice, on the embedder's torch and onnx backends (the same weights; the
+quickstart uses onnx), so their latencies are compared within one run.
+
 Each variant runs as the real check (`inspect`) one prompt at a time, with the embedder's query
 cache off, so the latency is what one request pays on CPU: wall time, and the CPU time of the
 calling thread (with one torch thread the embedder computes there), which other processes on a
@@ -57,14 +60,21 @@ def variants(threads: int) -> dict[str, Callable[[str], bool]]:
 
     torch.set_num_threads(threads)
     config = load_yaml(PipelineConfig, ROOT / "experiments" / "quickstart.yaml")
-    embedder = SentenceTransformerEmbedder(config.embedder, query_cache_size=0)
-    embedder.warm_up()
-    context = CheckContext(side="input", embedder=embedder)
     state = RequestState(query="")
+
+    def context(backend: str) -> CheckContext:
+        embedder = SentenceTransformerEmbedder(config.embedder.model_copy(update={"backend": backend}), 0)
+        embedder.warm_up()
+        return CheckContext(side="input", embedder=embedder)
+
+    torch_side, onnx_side = context("torch"), context("onnx")
     checks = {
-        "heuristics (`injection`)": build_check(InjectionCheck(check="injection"), context),
-        "classifier (`attack`, heuristics: false)": build_check(AttackCheck(check="attack", heuristics=False), context),
-        "combined (`attack`)": build_check(AttackCheck(check="attack"), context),
+        "heuristics (`injection`)": build_check(InjectionCheck(check="injection"), torch_side),
+        "classifier (`attack`, heuristics: false)": build_check(
+            AttackCheck(check="attack", heuristics=False), torch_side
+        ),
+        "combined (`attack`), torch embedder": build_check(AttackCheck(check="attack"), torch_side),
+        "combined (`attack`), onnx embedder": build_check(AttackCheck(check="attack"), onnx_side),
     }
     out: dict[str, Callable[[str], bool]] = {}
     for name, check in checks.items():

@@ -24,9 +24,12 @@ from workbench.core.schema import EmbedderConfig
 
 log = logging.getLogger(__name__)
 
+_BACKEND_PACKAGES: dict[str, tuple[str, ...]] = {"torch": (), "onnx": ("torch", "onnxruntime")}
+
 
 class SentenceTransformerEmbedder:
-    """`Embedder` backed by `sentence_transformers.SentenceTransformer`, device cpu.
+    """`Embedder` backed by `sentence_transformers.SentenceTransformer`, device cpu; with
+    `backend: onnx` its encoder runs on onnxruntime (`_onnx_encoder`).
 
     The constructor only keeps the config; the model loads on first use or in `warm_up()`.
     Calls are serialised by a lock: torch already uses every core for one batch, and the lock
@@ -36,6 +39,7 @@ class SentenceTransformerEmbedder:
     def __init__(self, config: EmbedderConfig, query_cache_size: int = 1024) -> None:
         self.config = config
         self._model: Any = None
+        self._onnx: Any = None
         self._dim: int | None = None
         self._lock = threading.RLock()
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
@@ -46,10 +50,14 @@ class SentenceTransformerEmbedder:
     def fingerprint(self) -> str:
         """What decides the vectors: weights (and the version of the package shipping them),
         normalisation and the sentence-transformers/transformers versions; not the batch size."""
+        # The torch backend is the one every existing cache key was made with: leave it out.
+        exclude = {"batch_size"} if self.config.backend == "onnx" else {"batch_size", "backend"}
         data = {
-            "config": self.config.model_dump(mode="json", exclude={"batch_size"}),
+            "config": self.config.model_dump(mode="json", exclude=exclude),
             "weights": source_version(self.config.source),
-            "packages": package_versions(("sentence-transformers", "transformers")),
+            "packages": package_versions(
+                ("sentence-transformers", "transformers", *_BACKEND_PACKAGES[self.config.backend])
+            ),
         }
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -75,6 +83,12 @@ class SentenceTransformerEmbedder:
                 if dim is None:
                     raise ConfigError(f"embedder at {path} does not report its dimension")
                 self._dim = int(dim)
+                if self.config.backend == "onnx":
+                    import torch
+
+                    from workbench.models._onnx_encoder import OnnxEncoder
+
+                    self._onnx = OnnxEncoder(model, self.fingerprint, threads=torch.get_num_threads())
                 self._model = model
         return self._model
 
@@ -87,6 +101,8 @@ class SentenceTransformerEmbedder:
     def _encode(self, texts: list[str]) -> np.ndarray:
         model = self._load()
         with self._lock:
+            if self._onnx is not None:
+                return self._onnx.encode(texts, self.config.batch_size, self.config.normalize)  # type: ignore[no-any-return]
             vectors = model.encode(
                 texts,
                 batch_size=self.config.batch_size,
