@@ -132,9 +132,9 @@ def _run(capsys, tmp_path: Path, config: Path, labels: Path, *extra: str) -> tup
         (['{"id": "a", "text": "hi", "attack": "yes"}'], ["labels.jsonl:1", "'attack' must be true or false"]),
         (['{"id": "a", "text": "hi"}'], ["labels.jsonl:1", "no label"]),
         (['{"text": "hi", "attack": true}'], ["labels.jsonl:1", "missing 'id'"]),
-        (['{"id": "a", "attack": true}'], ["labels.jsonl:1", "needs 'text'"]),
+        (['{"id": "a", "attack": true}'], ["labels.jsonl:1", "label 'attack' needs 'text'"]),
         (['{"id": "a", "text": "hi", "route": "sql"}'], ["labels.jsonl:1", "unknown route 'sql'", "general"]),
-        (['{"id": "a", "answer": "x", "grounded": true}'], ["labels.jsonl:1", "needs 'answer' and 'contexts'"]),
+        (['{"id": "a", "answer": "x", "grounded": true}'], ["labels.jsonl:1", "label 'grounded' needs 'contexts'"]),
         (
             ['{"id": 1, "text": "a", "attack": true}', '{"id": 1, "text": "b", "attack": false}'],
             ["labels.jsonl:2", "duplicate id"],
@@ -191,3 +191,14 @@ def test_real_run_writes_config_report_and_an_mlflow_run(tmp_path, capsys, mlflo
     assert run.data.params["target_fpr"] == "0.01"
     artifacts = {a.path for a in MlflowClient(mlflow_uri).list_artifacts(run_id)}
     assert {"calibration.json", "quick.yaml"} <= artifacts
+
+
+def test_the_shipped_example_labels_are_valid_for_the_quickstart():
+    from workbench._calibrate_labels import read_labels
+
+    quickstart = load_yaml(PipelineConfig, REPO / "experiments" / "quickstart.yaml")
+    examples = read_labels(REPO / "datasets" / "calibration" / "example.jsonl", set(quickstart.routing.routes))
+    assert len(examples) == 140
+    assert sum(e.labels.get("attack") is True for e in examples) == 40
+    assert {e.route for e in examples if e.route} == {"general", "structured"}
+    assert sum("grounded" in e.labels for e in examples) == 30

@@ -33,12 +33,20 @@ class CheckCalibration:
     side: Literal["input", "output"]
     polarity: Polarity = "above"
     positive: bool = True
+    needs: tuple[str, ...] = ()  # the keys an example with this label must have besides the text
+
+    @property
+    def required(self) -> tuple[str, ...]:
+        return ("text" if self.side == "input" else "answer", *self.needs)
 
 
 CALIBRATIONS: dict[str, CheckCalibration] = {
     "attack": CheckCalibration(label="attack", side="input"),
     "injection": CheckCalibration(label="attack", side="input"),
-    "groundedness": CheckCalibration(label="grounded", side="output", polarity="below", positive=False),
+    "groundedness": CheckCalibration(
+        label="grounded", side="output", polarity="below", positive=False, needs=("contexts",)
+    ),
+    "safety": CheckCalibration(label="unsafe", side="output"),
 }
 
 

@@ -8,8 +8,9 @@
 - `id` (string or integer, unique) and at least one label on every line.
 - Input labels need `text`: `attack` (bool) labels the `attack` and `injection` checks; `route`
   (a configured route name) labels the router.
-- Output labels need `answer` and `contexts` (list of strings; `question` optional):
-  `grounded` (bool) labels `groundedness`, which should trigger when it is false.
+- Output labels need `answer` (`question` optional): `grounded` (bool, also needs `contexts`,
+  a list of strings) labels `groundedness`, which should trigger when it is false; `unsafe`
+  (bool) labels `safety`.
 - Which key labels which check is `_calibrate_checks.CALIBRATIONS`; any other key is an error,
   so a misspelt label is never silently ignored.
 """
@@ -25,8 +26,8 @@ from workbench.core.dataset import json_objects, read_lines
 from workbench.core.errors import DatasetError
 
 _FIELDS = ("id", "text", "question", "answer", "contexts", "route")
-# The side each label key belongs to (one side per key: a key labels one kind of text).
-CALIBRATIONS_SIDE: dict[str, str] = {c.label: c.side for c in CALIBRATIONS.values()}
+# The keys an example needs for each label (checks sharing a label read the same kind of text).
+REQUIRED: dict[str, tuple[str, ...]] = {c.label: c.required for c in CALIBRATIONS.values()}
 
 
 @dataclass(frozen=True)
@@ -81,11 +82,11 @@ def _example(row: dict[str, Any], where: str, routes: set[str]) -> LabelledExamp
         route=route,
         labels=labels,
     )
-    sides = {CALIBRATIONS_SIDE[k] for k in labels} | ({"input"} if route is not None else set())
-    if "input" in sides and example.text is None:
-        raise DatasetError(f"{where}: an input label ({', '.join(sorted(labels) or ['route'])}) needs 'text'")
-    if "output" in sides and (example.answer is None or example.contexts is None):
-        raise DatasetError(f"{where}: an output label needs 'answer' and 'contexts'")
+    needs = [(key, REQUIRED[key]) for key in labels] + ([("route", ("text",))] if route is not None else [])
+    for key, required in needs:
+        missing = [name for name in required if getattr(example, name) is None]
+        if missing:
+            raise DatasetError(f"{where}: label {key!r} needs {' and '.join(repr(m) for m in missing)}")
     return example
 
 

@@ -2,7 +2,7 @@
 thresholds to labelled examples, and write them into a new config.
 
 Each guard check with a calibrator (`_calibrate_checks.CALIBRATIONS`: `attack`, `injection`,
-`groundedness`) scores every example carrying its label once, with the real check; the
+`groundedness`, `safety`) scores every example carrying its label once, with the real check; the
 threshold is then fitted to a target false-positive rate (default 1%) or the best F1
 (`workbench.evaluation.calibration`). The router's `routing.threshold` is fitted from
 route-labelled questions to the best route accuracy or a target share of in-scope questions
@@ -137,7 +137,7 @@ def calibrate(
     if not checks and router is None:
         raise ConfigError(
             f"{labels}: nothing to calibrate; no label matches a check of {config_path} "
-            f"(input checks take 'attack', output checks 'grounded', the router 'route')"
+            f"(input checks take 'attack', output checks 'grounded' or 'unsafe', the router 'route')"
         )
     report = {
         "config": str(config_path),
