@@ -116,6 +116,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
             "judge/metric failures (not scored, not counted as 0): "
             + ", ".join(f"{k}={v}" for k, v in failures.items())
         )
+    from workbench.evaluation.calibration_counts import label_lines
+
+    for line in label_lines(result.metrics):  # only when the dataset's questions carry labels
+        print(line)
     print(f"\nresults: {result.parquet_path}")
     if result.run_id:
         prompts = ", ".join(result.prompt_uris.values())

@@ -75,3 +75,20 @@ def label_metrics(df: pd.DataFrame) -> dict[str, float]:
             out["route_labelled"] = float(len(rows))
             out["route_accuracy"] = float((rows["route"] == rows["expected_route"]).mean())
     return out
+
+
+def label_lines(metrics: dict[str, float]) -> list[str]:
+    """The label metrics of a run as a few readable lines (none when the run had no labels)."""
+    lines = []
+    prefixes = sorted({k.rsplit(".", 1)[0] for k in metrics if k.startswith("guard_labels.")})
+    for prefix in prefixes:
+        counts = " ".join(f"{k.upper()}={metrics[f'{prefix}.{k}']:.0f}" for k in ("tp", "fp", "tn", "fn"))
+        rates = ", ".join(
+            f"{k} {metrics[f'{prefix}.{k}']:.3f}" for k in ("precision", "recall", "fpr") if f"{prefix}.{k}" in metrics
+        )
+        lines.append(f"{prefix.removeprefix('guard_labels.')} vs expected_blocked: {counts}  {rates}")
+    if "route_accuracy" in metrics:
+        lines.append(
+            f"route accuracy {metrics['route_accuracy']:.3f} on {metrics['route_labelled']:.0f} labelled questions"
+        )
+    return lines
