@@ -50,6 +50,7 @@ def _state_json(state: Any) -> dict[str, Any]:
         "cost": state.cost,
         "models": [c.endpoint for c in state.calls],
         "fallback_used": state.fallback_used,
+        "tool_calls": [c.model_dump(mode="json") for c in state.tool_calls],
     }
 
 

@@ -120,6 +120,8 @@ def question_row(
         "guards_triggered": sorted({v.check for v in state.verdicts if v.triggered}),
         "verdicts": json.dumps([v.model_dump(mode="json") for v in state.verdicts]),
     }
+    if state.tool_calls:  # a column only where a tool ran: other runs keep their columns
+        row["tool_calls"] = json.dumps([c.model_dump(mode="json") for c in state.tool_calls])
     row["cached_stages"] = sum(t.cached for t in state.timings)
     for timing in state.timings:
         row[f"t_{timing.stage}"] = row.get(f"t_{timing.stage}", 0.0) + timing.seconds

@@ -152,6 +152,20 @@ def test_a_tool_failure_is_one_row_of_a_run_not_the_end_of_it(tmp_path: Path, sm
     assert 0 < failed.sum() < len(frame)
     assert (frame.loc[failed, "error"] == "ToolError: calculator: division by zero in '1 / 0'").all()
     assert frame.loc[~failed, "error"].isna().all() and (frame.loc[~failed, "answer"] == "4").all()
+    calls = [json.loads(c) for c in frame.loc[~failed, "tool_calls"]]
+    assert all(
+        c
+        == [
+            {
+                "tool": "calculator",
+                "arguments": {"expression": "2 + 2"},
+                "output": "4",
+                "error": None,
+                "seconds": c[0]["seconds"],
+            }
+        ]
+        for c in calls
+    )
 
 
 async def test_a_streamed_tool_answer_is_the_tool_output_alone(tmp_path: Path, corpus: Path) -> None:
@@ -284,6 +298,9 @@ async def test_served_tool_answers_and_failures(tmp_path: Path, corpus: Path) ->
         ok = await client.post("/v1/ask", json={"question": "compute 12 times 7"})
         assert ok.status_code == 200, ok.text
         assert ok.json()["answer"] == "84" and ok.json()["route"] == "calc"
+        [call] = ok.json()["tool_calls"]
+        assert call["tool"] == "calculator" and call["arguments"] == {"expression": "12 * 7"}
+        assert call["output"] == "84" and call["error"] is None and call["seconds"] >= 0
         bad = await client.post("/v1/ask", json={"question": "compute 12 times 7"})
         assert bad.status_code == 422, bad.text
         error = bad.json()["error"]
@@ -294,7 +311,11 @@ async def test_served_tool_answers_and_failures(tmp_path: Path, corpus: Path) ->
             json={"model": "extractive", "stream": True, "messages": [{"role": "user", "content": "what is 3 plus 4"}]},
         )
         assert stream.status_code == 200, stream.text
-        assert '"content":"35"' in stream.text.replace(" ", "") and "expression" not in stream.text
+        events = [json.loads(line[6:]) for line in stream.text.splitlines() if line.startswith("data: {")]
+        content = "".join(e["choices"][0]["delta"].get("content") or "" for e in events if e["choices"])
+        assert content == "35", "the answer is the tool's output, never the model's arguments"
+        [call] = events[-1]["workbench"]["tool_calls"]  # the extension names the call
+        assert call["arguments"] == {"expression": "(3 + 4) * 5"}
 
 
 def test_sql_route_over_the_duckdb_a_real_run_wrote(tmp_path: Path, small_dataset: Path) -> None:

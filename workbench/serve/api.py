@@ -58,6 +58,16 @@ class Verdict(BaseModel):
     detail: str = ""
 
 
+class ToolCallView(BaseModel):
+    """One tool call: the validated arguments (or the raw text that failed), output or error."""
+
+    tool: str
+    arguments: dict[str, Any] | str
+    output: str | None = None
+    error: str | None = None
+    seconds: float = 0.0
+
+
 class RequestView(BaseModel):
     """What the pipeline did for one request."""
 
@@ -73,6 +83,7 @@ class RequestView(BaseModel):
     models: list[str] = Field(default_factory=list, description="model endpoints called, in order")
     fallback_used: bool = False
     abstained: bool = False
+    tool_calls: list[ToolCallView] = Field(default_factory=list, description="tools a tool route called, in order")
     bundle_digest: str = ""
 
     @classmethod
@@ -116,6 +127,7 @@ def view_fields(state: RequestState, digest: str) -> dict[str, Any]:
         "models": [c.endpoint for c in state.calls],
         "fallback_used": state.fallback_used,
         "abstained": state.abstained,
+        "tool_calls": [ToolCallView(**c.model_dump()) for c in state.tool_calls],
         "bundle_digest": digest,
     }
 
