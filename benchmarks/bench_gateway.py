@@ -41,6 +41,10 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+from _figures import nearest_rank  # noqa: E402
+
 QUESTIONS = [
     "Who picked up the remaining four packages?",
     "When did the monopoly end?",
@@ -49,13 +53,8 @@ QUESTIONS = [
 ]
 
 
-def _pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
 def _ms(values: list[float], q: float) -> float:
-    return round(_pct(values, q) * 1000, 2)
+    return round(nearest_rank(values, q) * 1000, 2)
 
 
 def _client(base: str, key: str | None, n: int, concurrency: int, out: Any) -> None:
@@ -222,8 +221,12 @@ def load(seconds: float, root: Path) -> dict[str, Any]:
         "A+B alone": row(alone),
         "A+B, C abusive (limited)": row(run.latencies("A", "B", abused=True)),
         "A+B, D abusive (no limits)": row(control.latencies("A", "B")),
-        "p99 ratio, C abusive / alone": round(_pct(run.latencies("A", "B", abused=True), 0.99) / _pct(alone, 0.99), 3),
-        "p99 ratio, D abusive / alone": round(_pct(control.latencies("A", "B"), 0.99) / _pct(alone, 0.99), 3),
+        "p99 ratio, C abusive / alone": round(
+            nearest_rank(run.latencies("A", "B", abused=True), 0.99) / nearest_rank(alone, 0.99), 3
+        ),
+        "p99 ratio, D abusive / alone": round(
+            nearest_rank(control.latencies("A", "B"), 0.99) / nearest_rank(alone, 0.99), 3
+        ),
         "C admitted": run.count("C", 200),
         "C refused (429)": run.count("C", 429),
         "C bound (rpm burst + refill)": round(scenario.ABUSER_RPM * (1 + run.elapsed_s / 60), 1),

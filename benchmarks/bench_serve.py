@@ -23,7 +23,6 @@ import json
 import multiprocessing as mp
 import os
 import platform
-import socket
 import statistics
 import sys
 import tempfile
@@ -34,6 +33,12 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+from _figures import nearest_rank  # noqa: E402
+
+from workbench.testing._process import free_port  # noqa: E402
+
 QUESTIONS = [
     "Who picked up the remaining four Premier League packages?",
     "When did Setanta Sports win Premier League rights?",
@@ -42,21 +47,10 @@ QUESTIONS = [
 ]
 
 
-def _pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _start(app: Any) -> tuple[Any, str]:
     import uvicorn
 
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     threading.Thread(target=server.run, daemon=True).start()
     while not server.started:
@@ -137,7 +131,7 @@ def overhead(n: int, concurrency: int, *, request_log: bool = True) -> dict[str,
             many, many_s = _drive(base, path, n, concurrency)
             figures[path] = _summary(one, one_s) | {
                 f"rps_c{concurrency}": round(n / many_s, 1),
-                f"p99_ms_c{concurrency}": round(_pct(many, 0.99) * 1000, 2),
+                f"p99_ms_c{concurrency}": round(nearest_rank(many, 0.99) * 1000, 2),
             }
             figures[path]["overhead_p50_ms"] = round(figures[path]["p50_ms"] - figures["pipeline"]["p50_ms"], 2)
         server.should_exit = True
@@ -149,7 +143,7 @@ def overhead(n: int, concurrency: int, *, request_log: bool = True) -> dict[str,
 def _summary(latencies: list[float], seconds: float) -> dict[str, float]:
     return {
         "p50_ms": round(statistics.median(latencies) * 1000, 2),
-        "p99_ms": round(_pct(latencies, 0.99) * 1000, 2),
+        "p99_ms": round(nearest_rank(latencies, 0.99) * 1000, 2),
         "rps_c1": round(len(latencies) / seconds, 1),
     }
 
