@@ -202,3 +202,13 @@ def test_the_shipped_example_labels_are_valid_for_the_quickstart():
     assert sum(e.labels.get("attack") is True for e in examples) == 40
     assert {e.route for e in examples if e.route} == {"general", "structured"}
     assert sum("grounded" in e.labels for e in examples) == 30
+
+
+def test_conservative_fit_warns_when_the_negatives_cannot_bound_the_target(tmp_path):
+    config = _config(tmp_path, [{"check": "injection"}])
+    labels = _labels(tmp_path, _guard_rows(40))
+    settings = Settings(target_fpr=0.05, conservative=True)
+    result = calibrate(config, labels, embedder=HashingEmbedder(512), settings=settings, out=tmp_path / "c.yaml")
+    [entry] = result.report["checks"]
+    assert entry["new"]["fp"] == 0 and result.report["settings"]["conservative"] is True
+    assert any("even 0 false positives" in w for w in result.warnings)  # 0 of 40: upper bound 0.088

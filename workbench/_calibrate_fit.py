@@ -10,7 +10,8 @@ import numpy as np
 
 from workbench._calibrate_checks import CheckScores, label_keys, score_checks, threshold_bounds
 from workbench.core.errors import DatasetError
-from workbench.evaluation.calibration import fit_threshold, operating_point
+from workbench.evaluation._intervals import wilson
+from workbench.evaluation.calibration import CONFIDENCE, fit_threshold, operating_point
 from workbench.evaluation.calibration_routes import SIMILARITY, fit_route_threshold, route_operating_point
 
 if TYPE_CHECKING:
@@ -32,8 +33,14 @@ def _too_few(source: str, what: str, counts: dict[str, int], minimum: int) -> No
         )
 
 
-def _resolution_warning(name: str, negatives: int, target: float) -> str | None:
-    """A target FPR finer than 1/negatives cannot be told apart from 0 on these examples."""
+def _resolution_warning(name: str, negatives: int, target: float, conservative: bool) -> str | None:
+    """A target FPR finer than 1/negatives cannot be told apart from 0 on these examples; with
+    `conservative`, even 0 false positives must leave the upper bound under the target."""
+    if conservative and wilson(0, negatives, CONFIDENCE)[1] > target:
+        return (
+            f"{name}: with {negatives} negative examples even 0 false positives leave the FPR's 95% upper "
+            f"bound at {wilson(0, negatives, CONFIDENCE)[1]:.3f}, above {target:g}; the threshold flags the fewest"
+        )
     if negatives * target >= 1:
         return None
     return (
@@ -53,12 +60,16 @@ def _check_entry(scored: CheckScores, settings: Settings, warnings: list[str]) -
         objective="f1" if settings.objective == "f1" else "fpr",
         target_fpr=settings.target_fpr,
         bounds=bounds,
+        conservative=settings.conservative,
     )
     new = bounds.clamp(round(fitted, DECIMALS))
     if new in (bounds.clamp(-np.inf), bounds.clamp(np.inf)):
         warnings.append(f"{scored.side}/{scored.name}: the fitted threshold sits at the end of its allowed range")
     if settings.objective == "fpr":
-        warning = _resolution_warning(f"{scored.side}/{scored.name}", int((~positive).sum()), settings.target_fpr)
+        negatives = int((~positive).sum())
+        warning = _resolution_warning(
+            f"{scored.side}/{scored.name}", negatives, settings.target_fpr, settings.conservative
+        )
         if warning:
             warnings.append(warning)
     old = scored.old_threshold

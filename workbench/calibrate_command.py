@@ -43,6 +43,11 @@ def add_parser(sub: Any) -> None:
     goal.add_argument("--target-fpr", type=float, help="guards: most recall at FPR <= this (default 0.01)")
     goal.add_argument("--objective", choices=["f1"], help="guards: the best-F1 threshold instead")
     cmd.add_argument(
+        "--conservative",
+        action="store_true",
+        help="guards: hold the FPR's 95%% upper bound, not its estimate, to --target-fpr (needs more negatives)",
+    )
+    cmd.add_argument(
         "--route-objective",
         choices=["accuracy", "target"],
         default="accuracy",
@@ -65,6 +70,7 @@ class Settings:
 
     objective: str = "fpr"  # "fpr" or "f1"
     target_fpr: float = 0.01
+    conservative: bool = False
     route_objective: str = "accuracy"
     route_target: float = 0.05
     min_examples: int = 10
@@ -162,6 +168,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     settings = Settings(
         objective="f1" if args.objective == "f1" else "fpr",
         target_fpr=args.target_fpr if args.target_fpr is not None else 0.01,
+        conservative=args.conservative,
         route_objective=args.route_objective,
         route_target=args.route_target,
         min_examples=args.min_examples,

@@ -109,3 +109,14 @@ def test_router_threshold_for_accuracy_and_for_a_target_rate():
     assert loose == pytest.approx(0.7)
     lost = route_operating_point(BEST, ROUTE_SCORES, LABELS, default="general", threshold=loose)
     assert lost.binary.confusion.fp == 1 and lost.binary.fpr.value == pytest.approx(1 / 3)
+
+
+def test_conservative_holds_the_upper_bound_to_the_target():
+    # A 50% target admits one benign of four (0.325); its Wilson upper bound (0.81 for 1 of 4)
+    # does not, while 0 of 4 (upper bound 0.49) does.
+    assert fit_threshold(SCORES, POSITIVE, polarity="above", target_fpr=0.5) == pytest.approx(0.325)
+    assert fit_threshold(SCORES, POSITIVE, polarity="above", target_fpr=0.5, conservative=True) == pytest.approx(0.45)
+    assert proportion(0, 4).high == pytest.approx(0.4899, abs=1e-4)
+    # No cut can meet 1% with four negatives: the fewest false positives (none flagged here).
+    t = fit_threshold(SCORES, POSITIVE, polarity="above", target_fpr=0.01, conservative=True)
+    assert Confusion.of(triggers(SCORES, t, "above"), POSITIVE).fp == 0

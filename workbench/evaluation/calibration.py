@@ -6,7 +6,8 @@ cut; the threshold placed at a cut is the midpoint between the scores either sid
 score seen in the fit never sits on the threshold itself. Two objectives:
 
 - `fpr`: the cut that catches the most positives while the false-positive rate on the
-  negatives stays <= the target (of those, the one with the fewest false positives);
+  negatives stays <= the target (of those, the one with the fewest false positives); with
+  `conservative`, the rate's 95% upper bound must stay <= the target;
 - `f1`: the cut with the best F1 (ties: the fewest false positives).
 
 The figures reported at a threshold are always recounted with the detector's own trigger rule
@@ -127,9 +128,12 @@ def fit_threshold(
     objective: Objective = "fpr",
     target_fpr: float = 0.01,
     bounds: Bounds = UNBOUNDED,
+    conservative: bool = False,
 ) -> float:
     """The threshold the objective picks (see the module docstring), clamped into `bounds`.
 
+    `conservative` holds the FPR's 95% Wilson upper bound, not its estimate, to the target: a
+    threshold fitted to the estimate exceeds the target on new data about half the time.
     Needs at least one positive and one negative example.
     """
     scores = np.asarray(scores, dtype=float)
@@ -140,9 +144,12 @@ def fit_threshold(
     thresholds, tp, fp = _cuts(scores, positive, polarity)
     if objective == "fpr":
         # A tiny tolerance so that a target equal to k/n admits k false positives.
-        feasible = fp / n_neg <= target_fpr + 1e-12
+        rate = np.array([wilson(int(f), n_neg, CONFIDENCE)[1] for f in fp]) if conservative else fp / n_neg
+        feasible = rate <= target_fpr + 1e-12
         # Most TP among the feasible cuts, then fewest FP; lexsort's last key is the primary one.
-        candidates = np.flatnonzero(feasible)
+        # Nothing feasible (conservative, with too few negatives for any cut's bound to reach the
+        # target): the cuts with the fewest false positives; the caller warns.
+        candidates = np.flatnonzero(feasible) if feasible.any() else np.flatnonzero(fp == fp.min())
         order = np.lexsort((fp[candidates], -tp[candidates]))
         best = int(candidates[order[0]])
     else:
