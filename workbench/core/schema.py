@@ -27,6 +27,9 @@ class IngestionConfig(ConfigModel):
     chunker: Literal["sentence"] = "sentence"
     chunk_size: int = Field(256, gt=16, description="tokens per chunk")
     chunk_overlap: int = Field(32, ge=0)
+    graph: Literal["heuristic"] | None = Field(
+        None, description="entity/relation extractor run at ingest, needed by retrieval.graph (issue 10 §6)"
+    )
 
     @model_validator(mode="after")
     def _overlap_below_size(self) -> IngestionConfig:
@@ -54,11 +57,6 @@ class EmbedderConfig(ConfigModel):
     source: ModelSource
     batch_size: int = Field(64, gt=0)
     normalize: bool = True
-    backend: Literal["torch", "onnx"] = Field(
-        "torch",
-        description="onnx: the same weights exported once to ONNX and run by onnxruntime; about twice as fast "
-        "on CPU for short texts, vectors equal to torch's to ~1e-6",
-    )
 
 
 class RerankerConfig(ConfigModel):
@@ -73,6 +71,16 @@ class RerankerConfig(ConfigModel):
         return self
 
 
+class GraphRetrievalConfig(ConfigModel):
+    """Knowledge-graph retrieval: link the query's entities, walk `hops` over relations, fuse."""
+
+    hops: int = Field(2, ge=1, le=2, description="relation hops from the query's entities")
+    weight: float = Field(1.0, gt=0, description="the graph ranking's weight in fusion (bm25 and dense: 1 in RRF)")
+    max_seeds: int = Field(5, gt=0, description="query entities kept, rarest first")
+    fan_out: int = Field(40, gt=0, description="neighbours followed per entity and hop, rarest first")
+    decay: float = Field(0.5, gt=0, le=1, description="activation kept per hop")
+
+
 class RetrievalConfig(ConfigModel):
     mode: Literal["bm25", "dense", "hybrid"] = "hybrid"
     fusion: Literal["rrf", "weighted"] = "rrf"
@@ -81,6 +89,13 @@ class RetrievalConfig(ConfigModel):
     top_k: int = Field(5, gt=0)
     candidates: int = Field(20, gt=0, description="per retriever, before fusion and re-ranking")
     reranker: RerankerConfig = RerankerConfig()
+    graph: GraphRetrievalConfig | None = Field(None, description="fuse a knowledge-graph retriever; off by default")
+
+    @model_validator(mode="after")
+    def _graph_needs_hybrid(self) -> RetrievalConfig:
+        if self.graph is not None and self.mode != "hybrid":
+            raise ValueError(f"graph: fuses with hybrid search only, but mode is {self.mode!r}")
+        return self
 
 
 class Cost(ConfigModel):
@@ -354,6 +369,14 @@ class PipelineConfig(ConfigModel):
         for name, route in self.routing.routes.items():
             need("model", route.model, self.models, f"routing.routes.{name}.model")
             need("prompt", route.prompt, self.prompts, f"routing.routes.{name}.prompt")
+        return self
+
+    @model_validator(mode="after")
+    def _graph_is_extracted(self) -> PipelineConfig:
+        if self.retrieval.graph is not None and self.ingestion.graph is None:
+            raise ValueError(
+                "retrieval.graph needs ingestion.graph (e.g. 'heuristic'): entities are extracted at ingest"
+            )
         return self
 
     def route_model(self, route: str) -> str:

@@ -3,8 +3,8 @@
 Each input is a ranking: `[(item, score), ...]`, best first. Both functions return
 `[(item, fused_score), ...]`, best first, ties broken by first appearance.
 
-- `rrf`: reciprocal rank fusion, `sum_r 1 / (k + rank_r)` with 1-based ranks; scores are
-  ignored, so retrievers on different scales mix safely.
+- `rrf`: reciprocal rank fusion, `sum_r w_r / (k + rank_r)` with 1-based ranks (weights 1
+  unless given); scores are ignored, so retrievers on different scales mix safely.
 - `weighted`: each ranking's scores min-max normalised to [0, 1], then `sum_r w_r * s_r`;
   an item a retriever did not return contributes 0 from it.
 """
@@ -42,13 +42,16 @@ def _first_seen(rankings: Sequence[Ranking[T]]) -> dict[T, int]:
     return order
 
 
-def rrf(rankings: Sequence[Ranking[T]], k: int = 60) -> list[tuple[T, float]]:
+def rrf(rankings: Sequence[Ranking[T]], k: int = 60, weights: Sequence[float] | None = None) -> list[tuple[T, float]]:
     if k <= 0:
         raise ConfigError("rrf_k must be positive")
+    if weights is not None and len(weights) != len(rankings):
+        raise ConfigError(f"{len(rankings)} rankings but {len(weights)} weights")
     totals: dict[T, float] = {}
-    for ranking in rankings:
+    for i, ranking in enumerate(rankings):
+        w = 1.0 if weights is None else weights[i]
         for rank, (item, _) in enumerate(ranking, 1):
-            totals[item] = totals.get(item, 0.0) + 1.0 / (k + rank)
+            totals[item] = totals.get(item, 0.0) + w / (k + rank)
     return _sorted(totals, _first_seen(rankings))
 
 

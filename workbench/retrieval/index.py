@@ -19,6 +19,7 @@ from workbench.core.protocols import Embedder
 from workbench.core.schema import RetrievalConfig
 from workbench.core.state import Chunk
 from workbench.retrieval import fusion
+from workbench.retrieval.graph import EntityGraph
 from workbench.retrieval.lexical import DEFAULT_LEXICAL, LexicalIndex, build_lexical, top_k
 from workbench.retrieval.store import IndexData, Store
 
@@ -30,10 +31,13 @@ Ranking = list[tuple[int, float]]
 class RetrievalIndex:
     """Chunks, their vectors and a lexical index, loaded from one store; read-only, thread-safe."""
 
-    def __init__(self, data: IndexData, lexical: LexicalIndex, embedder: Embedder) -> None:
+    def __init__(
+        self, data: IndexData, lexical: LexicalIndex, embedder: Embedder, graph: EntityGraph | None = None
+    ) -> None:
         self.data = data
         self.lexical = lexical
         self.embedder = embedder
+        self.graph = graph  # entities and relations, if the store was ingested with a graph
         self._row_of = {cid: i for i, cid in enumerate(data.chunk_ids)}
 
     @classmethod
@@ -43,8 +47,9 @@ class RetrievalIndex:
         started = time.perf_counter()
         data = db.load()
         index = build_lexical(lexical, data, db)
+        graph = EntityGraph.load(db.path, {cid: i for i, cid in enumerate(data.chunk_ids)})
         log.info("opened %s: %d chunks in %.2fs (%s)", db.path, len(data), time.perf_counter() - started, lexical)
-        return cls(data, index, embedder)
+        return cls(data, index, embedder, graph)
 
     @property
     def fingerprint(self) -> str:
@@ -109,21 +114,33 @@ class RetrievalIndex:
         ranked = self.dense(self.embed_query(query, embedder), config.candidates)
         return [self.chunk(r, s, {"dense": s}) for r, s in ranked[: config.top_k]]
 
+    def graph_search(self, query: str, query_vector: np.ndarray, config: RetrievalConfig) -> Ranking:
+        """The graph retriever's ranking (`graph.py`); `config.graph` must be set."""
+        assert config.graph is not None
+        if self.graph is None:
+            raise ConfigError(
+                "retrieval.graph is set but this index has no entity graph; set ingestion.graph and re-ingest"
+            )
+        return self.graph.rank(query, query_vector, self.data.vectors, config.graph, config.candidates)
+
     def _search_hybrid(self, query: str, config: RetrievalConfig, embedder: Embedder | None) -> list[Chunk]:
-        lexical = self.bm25(query, config.candidates)
-        dense = self.dense(self.embed_query(query, embedder), config.candidates)
+        query_vector = self.embed_query(query, embedder)
+        rankings = {"bm25": self.bm25(query, config.candidates), "dense": self.dense(query_vector, config.candidates)}
+        weights = {"bm25": config.bm25_weight, "dense": 1.0 - config.bm25_weight}
+        if config.graph is not None:
+            rankings["graph"] = self.graph_search(query, query_vector, config)
+            weights["graph"] = config.graph.weight
         if config.fusion == "rrf":
-            fused = fusion.rrf([lexical, dense], k=config.rrf_k)
+            # bm25 and dense weigh 1 in RRF, as they always have; only the graph has a weight.
+            rrf_weights = [weights[name] if name == "graph" else 1.0 for name in rankings]
+            fused = fusion.rrf(list(rankings.values()), k=config.rrf_k, weights=rrf_weights)
         else:
-            fused = fusion.weighted([lexical, dense], [config.bm25_weight, 1.0 - config.bm25_weight])
-        by_bm25, by_dense = dict(lexical), dict(dense)
+            fused = fusion.weighted(list(rankings.values()), list(weights.values()))
+        by_name = {name: dict(ranking) for name, ranking in rankings.items()}
         out = []
         for row, score in fused[: config.top_k]:
             scores = {"fused": score}
-            if row in by_bm25:
-                scores["bm25"] = by_bm25[row]
-            if row in by_dense:
-                scores["dense"] = by_dense[row]
+            scores.update({name: found[row] for name, found in by_name.items() if row in found})
             out.append(self.chunk(row, score, scores))
         return out
 

@@ -24,6 +24,7 @@ from workbench.core.implementation import package_version
 from workbench.core.protocols import Embedder, embedder_identity
 from workbench.core.schema import IngestionConfig
 from workbench.retrieval.chunking import SentenceChunker
+from workbench.retrieval.graph_extract import extract_tables, make_extractor, write_tables
 from workbench.retrieval.sources import load_documents
 from workbench.retrieval.store import Store, content_hash, corpus_fingerprint, fingerprint
 
@@ -48,6 +49,7 @@ class IngestReport(BaseModel):
     rebuilt: bool
     seconds: float
     corpus_fingerprint: str
+    graph_seconds: float = 0.0  # of `seconds`, spent extracting entities and relations
 
     @property
     def changed(self) -> bool:
@@ -74,7 +76,11 @@ def index_fingerprint(ingestion: IngestionConfig, embedder: Embedder) -> str:
     """What decides the chunks and vectors of any document: chunking settings, the splitter's
     package version and the embedder."""
     chunking = SentenceChunker(ingestion).fingerprint() | {"llama-index-core": package_version("llama-index-core")}
-    return fingerprint({"chunking": chunking, "embedder": embedder_identity(embedder)})
+    parts: dict[str, object] = {"chunking": chunking, "embedder": embedder_identity(embedder)}
+    if ingestion.graph is not None:
+        # Only when on: stores built without a graph keep the fingerprint they always had.
+        parts["graph"] = make_extractor(ingestion.graph).fingerprint()
+    return fingerprint(parts)
 
 
 def plan_fingerprints(docs: Sequence[Document], ingestion: IngestionConfig, embedder: Embedder) -> tuple[str, str]:
@@ -127,8 +133,15 @@ def ingest(
         corpus_fp = corpus_fingerprint(index_fp, final)
 
         n_chunks = 0
+        graph_seconds = 0.0
         if todo or removed or rebuilt:
             chunks = list(chunker.chunk(todo))
+            graph_rows = None
+            if ingestion.graph is not None:
+                t0 = time.perf_counter()
+                titles = {d.id: d.title for d in todo}
+                graph_rows = extract_tables(make_extractor(ingestion.graph), chunks, titles)
+                graph_seconds = time.perf_counter() - t0
             vectors = _embed(embedder, [c.text for c in chunks])
             n_chunks = len(chunks)
             with db.transaction(con):
@@ -136,6 +149,8 @@ def ingest(
                     db.reset_index(con, embedder.dim)
                 db.remove_docs(con, [d.id for d in updated + carried] + removed)
                 db.add(con, todo, chunks, vectors)
+                if graph_rows is not None:
+                    write_tables(con, *graph_rows)
                 db.set_meta(
                     con,
                     {
@@ -147,6 +162,10 @@ def ingest(
                         "updated_at": datetime.now(UTC).isoformat(timespec="seconds"),
                     },
                 )
+                if ingestion.graph is not None:
+                    db.set_meta(con, {"graph": ingestion.graph})
+                else:
+                    con.execute("DELETE FROM meta WHERE key = 'graph'")
         total_chunks = con.execute("SELECT count(*) FROM chunks").fetchone()[0]
     finally:
         con.close()
@@ -162,6 +181,7 @@ def ingest(
         rebuilt=rebuilt,
         seconds=time.perf_counter() - started,
         corpus_fingerprint=corpus_fp,
+        graph_seconds=graph_seconds,
     )
     log.info("ingest %s", report.model_dump())
     return report

@@ -33,7 +33,9 @@ class RetrieverStage(Stage):
         self.embedder = embedder if embedder is not None else index.embedder
 
     def config_fingerprint(self) -> Any:
-        return {"config": self.config.model_dump(mode="json"), "index": self.index.fingerprint}
+        # Without a graph the key is what it was before `graph` existed, so old caches still hit.
+        config = self.config.model_dump(mode="json", exclude={"graph"} if self.config.graph is None else None)
+        return {"config": config, "index": self.index.fingerprint}
 
     def warm_up(self) -> None:
         getattr(self.embedder, "warm_up", lambda: None)()

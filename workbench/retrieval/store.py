@@ -6,6 +6,8 @@ Tables:
     chunks(chunk_id, doc_id, start, "end", text)      -- offsets into documents.text
     embeddings(chunk_id, vector FLOAT[dim])
     meta(key, value)                                   -- fingerprints, dim, counts
+    entities(chunk_id, start, "end", text, key, kind)  -- offsets into chunks.text; empty unless
+    relations(head_key, relation, tail_key, chunk_id, start, "end")  -- ingestion.graph is set
 
 `meta.index_fingerprint` hashes the chunking config and the embedder identity: when it changes
 every document is re-chunked and re-embedded. `meta.corpus_fingerprint` hashes that plus every
@@ -38,7 +40,13 @@ CREATE TABLE IF NOT EXISTS meta (key VARCHAR, value VARCHAR);
 CREATE TABLE IF NOT EXISTS documents (doc_id VARCHAR, content_hash VARCHAR, text VARCHAR, source VARCHAR,
                                       title VARCHAR);
 CREATE TABLE IF NOT EXISTS chunks (chunk_id VARCHAR, doc_id VARCHAR, start INTEGER, "end" INTEGER, text VARCHAR);
+CREATE TABLE IF NOT EXISTS entities (chunk_id VARCHAR, start INTEGER, "end" INTEGER, text VARCHAR, key VARCHAR,
+                                     kind VARCHAR);
+CREATE TABLE IF NOT EXISTS relations (head_key VARCHAR, relation VARCHAR, tail_key VARCHAR, chunk_id VARCHAR,
+                                      start INTEGER, "end" INTEGER);
 """
+# Rows keyed by chunk id that go with their chunk (entities and relations: `graph_extract.py`).
+_PER_CHUNK = ("embeddings", "entities", "relations")
 
 
 def content_hash(doc: Document) -> str:
@@ -165,6 +173,8 @@ class Store:
     def reset_index(con: Any, dim: int) -> None:
         """Drop every chunk and vector, and make the embeddings table fit `dim`."""
         con.execute("DELETE FROM chunks")
+        con.execute("DELETE FROM entities")
+        con.execute("DELETE FROM relations")
         con.execute("DROP TABLE IF EXISTS embeddings")
         con.execute(f"CREATE TABLE embeddings (chunk_id VARCHAR, vector FLOAT[{int(dim)}])")
 
@@ -176,10 +186,11 @@ class Store:
         gone = pa.table({"doc_id": pa.array(list(doc_ids), pa.string())})
         con.register("_gone", gone)
         try:
-            con.execute(
-                "DELETE FROM embeddings WHERE chunk_id IN "
-                "(SELECT chunk_id FROM chunks WHERE doc_id IN (SELECT doc_id FROM _gone))"
-            )
+            for table in _PER_CHUNK:
+                con.execute(
+                    f"DELETE FROM {table} WHERE chunk_id IN "
+                    "(SELECT chunk_id FROM chunks WHERE doc_id IN (SELECT doc_id FROM _gone))"
+                )
             con.execute("DELETE FROM chunks WHERE doc_id IN (SELECT doc_id FROM _gone)")
             con.execute("DELETE FROM documents WHERE doc_id IN (SELECT doc_id FROM _gone)")
         finally:
