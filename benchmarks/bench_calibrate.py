@@ -15,6 +15,10 @@ are cached in `.workbench/` for reruns), then:
    the first table; `--splits` random group splits in the second, to show how often the
    target holds on the unseen half.
 
+Then the router: `routing.threshold` of `experiments/routing.yaml` fitted on
+`datasets/routes/train.jsonl` (best route accuracy; at most 5% of in-scope questions sent to the
+default) and checked on `test.jsonl`, beside the config's own.
+
 Every figure is recounted with the check's own rule (`score >= threshold`); intervals are 95%
 Wilson intervals over the held-out examples.
 """
@@ -198,5 +202,54 @@ def main() -> None:
     print(f"\none fit and its figures: {fit_ms:.1f} ms")
 
 
+def router(seed: int) -> None:
+    """`routing.threshold` of `experiments/routing.yaml`, fitted on `datasets/routes/train.jsonl`
+    and checked on `test.jsonl` (the route set of issue 10 §4), beside the config's own."""
+    from workbench._calibrate_fit import _route_scores
+    from workbench._calibrate_labels import LabelledExample
+    from workbench.calibrate_command import _embedder
+    from workbench.core.config import load_yaml
+    from workbench.core.schema import PipelineConfig
+    from workbench.evaluation.calibration_routes import fit_route_threshold, route_operating_point
+    from workbench.routing.semantic import SemanticRouter
+
+    config = load_yaml(PipelineConfig, ROOT / "experiments" / "routing.yaml")
+    semantic = SemanticRouter(config.routing, _embedder(config))
+    default, shipped = config.routing.default, config.routing.threshold
+    data = {}
+    for split in ("train", "test"):
+        rows = _rows(ROOT / "datasets" / "routes" / f"{split}.jsonl", None)
+        examples = [LabelledExample(id=r["id"], text=r["text"], route=r["intent"]) for r in rows]
+        data[split] = _route_scores(semantic, examples)
+    fits = [
+        ("train, best accuracy", fit_route_threshold(*data["train"], default=default)),
+        (
+            "train, ≤ 5% in-scope to default",
+            fit_route_threshold(*data["train"], default=default, objective="target", target_rate=0.05),
+        ),
+        ("routing.yaml's own", shipped),
+    ]
+    in_scope = sum(label != default for label in data["test"][2])
+    print()
+    print(
+        f"Router: experiments/routing.yaml (default {default!r}), train {len(data['train'][2])} / test "
+        f"{len(data['test'][2])} questions ({in_scope} in scope on test):"
+    )
+    print()
+    columns = ["threshold", "value", "train accuracy", "test accuracy [95% CI]"]
+    columns += ["test in-scope sent to default [95% CI]", "test out-of-scope caught [95% CI]"]
+    print("| " + " | ".join(columns) + " |")
+    print("|" + "---|" * len(columns))
+    for label, threshold in fits:
+        fitted = route_operating_point(*data["train"], default=default, threshold=threshold, seed=seed)
+        held = route_operating_point(*data["test"], default=default, threshold=threshold, seed=seed)
+        print(
+            f"| {label} | {threshold:.4f} | {fitted.accuracy.value:.1%} | {_pct(held.accuracy)} "
+            f"| {_pct(held.binary.fpr)} | {_pct(held.binary.recall)} |"
+        )
+
+
 if __name__ == "__main__":
     main()
+    if (ROOT / "datasets" / "routes" / "train.jsonl").is_file() and (ROOT / "experiments" / "routing.yaml").is_file():
+        router(seed=0)
