@@ -38,7 +38,9 @@ EXPERIMENT = "calibrate"
 def add_parser(sub: Any) -> None:
     cmd = sub.add_parser("calibrate", help="fit guard and router thresholds to labelled examples")
     cmd.add_argument("config")
-    cmd.add_argument("--labels", required=True, help="JSONL of labelled examples (see README, 'Calibration')")
+    cmd.add_argument(
+        "--labels", required=True, help="JSONL of labelled examples (format: datasets/calibration/README.md)"
+    )
     goal = cmd.add_mutually_exclusive_group()
     goal.add_argument("--target-fpr", type=float, help="guards: most recall at FPR <= this (default 0.01)")
     goal.add_argument("--objective", choices=["f1"], help="guards: the best-F1 threshold instead")
@@ -56,7 +58,7 @@ def add_parser(sub: Any) -> None:
     )
     cmd.add_argument("--route-target", type=float, default=0.05, help="with --route-objective target")
     cmd.add_argument("--holdout", help="labelled examples not fitted on: their figures at the old and new thresholds")
-    cmd.add_argument("--out", help="the new config (default: CONFIG's folder, <name>.calibrated.yaml)")
+    cmd.add_argument("--out", help="the new config (default: <CONFIG stem>.calibrated.yaml beside CONFIG)")
     cmd.add_argument("--min-examples", type=int, default=10, help="fewer positives or negatives is an error")
     cmd.add_argument("--tracking-uri", help="MLflow tracking URI (default: sqlite:///mlflow.db)")
     cmd.add_argument("--no-log", action="store_true", help="do not log to MLflow")
