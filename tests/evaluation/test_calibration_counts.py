@@ -90,7 +90,8 @@ def test_a_labelled_run_reports_confusion_counts_that_match_hand_counts(tmp_path
             "routes": {"general": {"utterances": ["When was it?"]}, "structured": {"utterances": ["As JSON"]}},
         },
     )
-    result = Workbench.from_yaml(config).run(dataset, log=True)
+    wb = Workbench.from_yaml(config)
+    result = wb.run(dataset, log=True)
     m = result.metrics
     # Blocked: the three injections (TP), the long benign question (FP), four questions (TN), the
     # harmful request the injection heuristics do not see (FN).
@@ -114,6 +115,15 @@ def test_a_labelled_run_reports_confusion_counts_that_match_hand_counts(tmp_path
     assert m["route_labelled"] == 5 and m["route_accuracy"] == 0.8
     logged = MlflowClient(mlflow_uri).get_run(result.run_id).data.metrics
     assert logged["guard_labels.blocked.tp"] == 3 and logged["route_accuracy"] == 0.8
+    # `eval` (answers from the stage cache now) reports the same counts beside its scores.
+    evaluated = wb.evaluate(dataset, log=False, metrics=["token_f1"])
+    assert {k: evaluated.metrics[f"guard_labels.blocked.{k}"] for k in ("tp", "fp", "tn", "fn")} == {
+        "tp": 3,
+        "fp": 1,
+        "tn": 4,
+        "fn": 1,
+    }
+    assert evaluated.metrics["route_accuracy"] == 0.8
     # The same rows without their labels: no label metrics, every other figure as before.
     unlabelled = result.frame.drop(columns=["expected_blocked", "expected_route"])
     plain = summarize(unlabelled)
