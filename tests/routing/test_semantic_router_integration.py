@@ -38,3 +38,19 @@ def test_quickstart_routes_with_real_embedder(quickstart, real_embedder, questio
     router = SemanticRouter(quickstart.routing, real_embedder)
     out = router.run(RequestState(query=question))
     assert out.route == route, router.scores(question)
+
+
+@pytest.mark.parametrize(
+    ("question", "route"),
+    [
+        ("What is 45 times 12?", "arithmetic"),
+        ("Hey, good morning!", "chitchat"),
+        ("Reserve a table for two at an Italian restaurant tonight.", "out_of_scope"),
+        ("Return a JSON object with the answer: who founded the Yuan dynasty?", "structured"),
+        ("In what country is Normandy located?", "factual"),
+    ],
+)
+def test_routing_example_routes_with_real_embedder(real_embedder, question, route):
+    config = load_yaml(PipelineConfig, ROOT / "experiments" / "routing.yaml")
+    router = SemanticRouter(config.routing, real_embedder)
+    assert router.route(question)[0] == route, router.scores(question)

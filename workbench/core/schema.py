@@ -57,6 +57,11 @@ class EmbedderConfig(ConfigModel):
     source: ModelSource
     batch_size: int = Field(64, gt=0)
     normalize: bool = True
+    backend: Literal["torch", "onnx"] = Field(
+        "torch",
+        description="onnx: the same weights exported once to ONNX and run by onnxruntime; about twice as fast "
+        "on CPU for short texts, vectors equal to torch's to ~1e-6",
+    )
 
 
 class RerankerConfig(ConfigModel):
@@ -213,6 +218,44 @@ class ClockTool(ConfigModel):
 ToolConfig = Annotated[CalculatorTool | SqlTool | ClockTool, Field(discriminator="tool")]
 
 
+class ModelFigures(ConfigModel):
+    """One model's measured figures (a model card entry); all optional, a policy names what it needs."""
+
+    cost_per_1k: float | None = Field(None, ge=0, description="price per 1k tokens; default: the endpoint's cost")
+    p50_ms: float | None = Field(None, ge=0)
+    p95_ms: float | None = Field(None, ge=0)
+    quality: dict[str, float] = Field({}, description="measured quality per route name, higher is better")
+
+
+class ModelCard(ConfigModel):
+    """Measured figures per model endpoint, written by a sweep or `benchmarks/bench_routing.py`."""
+
+    models: dict[str, ModelFigures]
+
+
+class ComplexityConfig(ConfigModel):
+    """Request complexity = sigmoid(bias + sum of weight * feature); the strong model at or above
+    `threshold`. Features: query_words, top_score, margin (top minus second chunk score)."""
+
+    weights: dict[Literal["query_words", "top_score", "margin"], float] = {}
+    bias: float = 0.0
+    threshold: float = Field(0.5, ge=0, le=1)
+
+
+class SelectionConfig(ConfigModel):
+    """How a route picks its model per request among `models` (policies: fixed, cheapest_within,
+    latency_budget, complexity; see `workbench/routing/selection.py`)."""
+
+    policy: str = "fixed"
+    models: list[str] = Field(min_length=1, description="candidate model endpoints")
+    card: str | None = Field(None, description="a model card YAML/JSON file, relative to the session root")
+    figures: dict[str, ModelFigures] = Field({}, description="figures per model; override the card's")
+    quality_delta: float = Field(0.02, ge=0, description="cheapest_within: quality allowed below the best")
+    p95_ms: float | None = Field(None, gt=0, description="latency_budget: the p95 latency a model must meet")
+    prefer: Literal["cheapest", "best"] = Field("cheapest", description="latency_budget: among those that meet it")
+    complexity: ComplexityConfig = ComplexityConfig()
+
+
 class RouteConfig(ConfigModel):
     utterances: list[str] = []
     model: str | None = None
@@ -225,6 +268,8 @@ class RouteConfig(ConfigModel):
         description="answer with this tool: the route's model writes its arguments as JSON constrained by "
         "the tool's schema, and the tool's output is the answer",
     )
+    selection: SelectionConfig | None = Field(None, description="pick the model per request; default: `model`")
+    reply: str | None = Field(None, description="answer with this fixed text and call no model (out of scope)")
 
     @model_validator(mode="after")
     def _tool_answers_in_text(self) -> RouteConfig:
@@ -232,6 +277,8 @@ class RouteConfig(ConfigModel):
         # by the json_schema guard against the tool's text output and always fail.
         if self.tool is not None and (self.output != "text" or self.json_schema is not None):
             raise ValueError("a tool route answers with the tool's text output; drop 'output' and 'json_schema'")
+        if self.reply is not None and (self.tool or self.selection or self.model or self.output != "text"):
+            raise ValueError("a reply route calls no model: drop 'tool', 'selection', 'model' and 'output'")
         return self
 
 
@@ -369,6 +416,8 @@ class PipelineConfig(ConfigModel):
         for name, route in self.routing.routes.items():
             need("model", route.model, self.models, f"routing.routes.{name}.model")
             need("prompt", route.prompt, self.prompts, f"routing.routes.{name}.prompt")
+            for model in route.selection.models if route.selection else ():
+                need("model", model, self.models, f"routing.routes.{name}.selection.models")
         return self
 
     @model_validator(mode="after")

@@ -66,6 +66,15 @@ class ToolCall(Frozen):
         return self.error is None
 
 
+class ModelChoice(Frozen):
+    """Which model a route's selection policy picked for this request, and why."""
+
+    model: str
+    policy: str
+    reason: str
+    complexity: float | None = None
+
+
 class StageTiming(Frozen):
     stage: str
     seconds: float
@@ -88,6 +97,7 @@ class RequestState(Frozen):
     verdicts: tuple[GuardVerdict, ...] = ()
     calls: tuple[ModelCall, ...] = ()
     tool_calls: tuple[ToolCall, ...] = ()
+    model_choice: ModelChoice | None = None
     timings: tuple[StageTiming, ...] = ()
 
     @property
