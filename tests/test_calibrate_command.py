@@ -92,6 +92,8 @@ def test_written_config_round_trips_and_differs_only_in_thresholds(tmp_path):
     fitted = injection["new"]
     assert fitted["fp"] / (fitted["fp"] + fitted["tn"]) <= 0.05 and fitted["fp"] + fitted["tn"] == 40
     assert fitted["fpr"]["low"] <= fitted["fpr"]["value"] <= fitted["fpr"]["high"]
+    unseen = injection["out_of_bag"]["fpr"]
+    assert unseen["low"] <= unseen["value"] <= unseen["high"]
     assert report["router"]["new"]["threshold"] == new.routing.threshold
     assert report["router"]["new"]["accuracy"]["value"] >= report["router"]["old"]["accuracy"]["value"]
     assert report["not_calibrated"] == ["input/max_size"]

@@ -11,7 +11,7 @@ import numpy as np
 from workbench._calibrate_checks import CheckScores, label_keys, score_checks, threshold_bounds
 from workbench.core.errors import DatasetError
 from workbench.evaluation._intervals import wilson
-from workbench.evaluation.calibration import CONFIDENCE, fit_threshold, operating_point
+from workbench.evaluation.calibration import CONFIDENCE, fit_threshold, operating_point, out_of_bag
 from workbench.evaluation.calibration_routes import SIMILARITY, fit_route_threshold, route_operating_point
 
 if TYPE_CHECKING:
@@ -53,16 +53,20 @@ def _check_entry(scored: CheckScores, settings: Settings, warnings: list[str]) -
     scores, positive = np.asarray(scored.scores), np.asarray(scored.positive, dtype=bool)
     polarity = scored.calibration.polarity
     bounds = threshold_bounds(scored.check.config)
-    fitted = fit_threshold(
-        scores,
-        positive,
-        polarity=polarity,
-        objective="f1" if settings.objective == "f1" else "fpr",
-        target_fpr=settings.target_fpr,
-        bounds=bounds,
-        conservative=settings.conservative,
-    )
-    new = bounds.clamp(round(fitted, DECIMALS))
+
+    def fit(s: np.ndarray, p: np.ndarray) -> float:
+        threshold = fit_threshold(
+            s,
+            p,
+            polarity=polarity,
+            objective="f1" if settings.objective == "f1" else "fpr",
+            target_fpr=settings.target_fpr,
+            bounds=bounds,
+            conservative=settings.conservative,
+        )
+        return bounds.clamp(round(threshold, DECIMALS))
+
+    new = fit(scores, positive)
     if new in (bounds.clamp(-np.inf), bounds.clamp(np.inf)):
         warnings.append(f"{scored.side}/{scored.name}: the fitted threshold sits at the end of its allowed range")
     if settings.objective == "fpr":
@@ -73,6 +77,7 @@ def _check_entry(scored: CheckScores, settings: Settings, warnings: list[str]) -
         if warning:
             warnings.append(warning)
     old = scored.old_threshold
+    unseen = out_of_bag(scores, positive, fit, polarity, seed=settings.seed)
     return {
         "name": scored.name,
         "side": scored.side,
@@ -84,6 +89,7 @@ def _check_entry(scored: CheckScores, settings: Settings, warnings: list[str]) -
         "unscored": scored.unscored,
         "old": operating_point(scores, positive, old, polarity, seed=settings.seed).as_dict(),
         "new": operating_point(scores, positive, new, polarity, seed=settings.seed).as_dict(),
+        "out_of_bag": {k: v.as_dict() for k, v in unseen.items()},
     }
 
 

@@ -85,12 +85,20 @@ def table(report: dict[str, Any]) -> str:
     for label, entry in blocks:
         lines.append(_row(label, "old (fit)", entry["old"]))
         lines.append(_row("", "new (fit)", entry["new"]))
+        if "out_of_bag" in entry:
+            oob = entry["out_of_bag"]
+            lines.append(
+                f"{'':<30} {'new (unseen)':<13} {'refit':>9}  {'—':<22} {_ci(oob['recall']):<22} {_ci(oob['fpr']):<22}"
+            )
         if "holdout" in entry:
             lines.append(_row("", "old (holdout)", entry["holdout"]["old"]))
             lines.append(_row("", "new (holdout)", entry["holdout"]["new"]))
     if report["router"] is not None:
         lines.append("routing: positive = sent to the default route; FPR = in-scope questions sent to the default")
-    lines.append("'fit' figures are on the examples the thresholds were fitted to (optimistic); use --holdout")
+    lines.append(
+        "'fit': on the examples the thresholds were fitted to (optimistic); 'unseen': refitted on bootstrap "
+        "resamples, counted on the examples each left out (median, 95% range); --holdout for a held-out file"
+    )
     if report["not_calibrated"]:
         lines.append(f"not calibrated (no score to fit): {', '.join(report['not_calibrated'])}")
     return "\n".join(lines)
@@ -110,6 +118,9 @@ def run_metrics(report: dict[str, Any]) -> dict[str, float]:
     for prefix, entry in entries:
         out[f"{prefix}.old_threshold"] = entry["old"]["threshold"]
         out[f"{prefix}.threshold"] = entry["new"]["threshold"]
+        for stat, value in entry.get("out_of_bag", {}).items():
+            if value["value"] is not None:
+                out[f"{prefix}.oob_{stat}"] = value["value"]
         for part, point in [("", entry["new"]), ("holdout.", entry.get("holdout", {}).get("new"))]:
             if point is None:
                 continue

@@ -120,3 +120,34 @@ def test_conservative_holds_the_upper_bound_to_the_target():
     # No cut can meet 1% with four negatives: the fewest false positives (none flagged here).
     t = fit_threshold(SCORES, POSITIVE, polarity="above", target_fpr=0.01, conservative=True)
     assert Confusion.of(triggers(SCORES, t, "above"), POSITIVE).fp == 0
+
+
+def test_vectorised_wilson_upper_bound_matches_the_scalar_one():
+    from workbench.evaluation._intervals import wilson
+    from workbench.evaluation.calibration import wilson_upper
+
+    counts = np.array([0, 1, 5, 37, 100])
+    expected = [wilson(int(k), 100, 0.95)[1] for k in counts]
+    assert wilson_upper(counts, 100) == pytest.approx(expected, abs=1e-12)
+
+
+def test_out_of_bag_estimates_the_unseen_fpr_of_the_fitting_procedure():
+    from workbench.evaluation.calibration import out_of_bag
+
+    rng = np.random.default_rng(5)
+    benign, attacks = rng.beta(2, 5, 600), rng.beta(5, 2, 300)
+    scores = np.concatenate([benign, attacks])
+    positive = np.array([False] * 600 + [True] * 300)
+
+    def fit(s, p):
+        return fit_threshold(s, p, polarity="above", target_fpr=0.05)
+
+    oob = out_of_bag(scores, positive, fit, "above", resamples=100, seed=1)
+    assert oob["fpr"].low <= oob["fpr"].value <= oob["fpr"].high
+    # Fitted to 5%, the threshold's FPR on fresh draws from the same distributions is about 5%.
+    fresh_benign = rng.beta(2, 5, 20000)
+    threshold = fit(scores, positive)
+    fresh_fpr = float(np.mean(fresh_benign >= threshold))
+    assert oob["fpr"].low <= fresh_fpr <= oob["fpr"].high
+    assert 0.02 < oob["fpr"].value < 0.09
+    assert oob == out_of_bag(scores, positive, fit, "above", resamples=100, seed=1)  # seeded

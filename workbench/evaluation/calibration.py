@@ -20,7 +20,9 @@ chosen on them): pass held-out examples for an honest estimate.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from statistics import NormalDist
 from typing import Literal
 
 import numpy as np
@@ -103,6 +105,17 @@ class Bounds:
 UNBOUNDED = Bounds()
 
 
+def wilson_upper(successes: np.ndarray, n: int, confidence: float = CONFIDENCE) -> np.ndarray:
+    """The upper Wilson bound of `successes` out of `n`, for an array of counts at once (the
+    same formula as `_intervals.wilson`, which a test checks)."""
+    z = NormalDist().inv_cdf(0.5 + confidence / 2)
+    p = np.asarray(successes, dtype=float) / n
+    denominator = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denominator
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
+    return np.where(p >= 1, 1.0, np.minimum(1.0, centre + half))
+
+
 def _cuts(scores: np.ndarray, positive: np.ndarray, polarity: Polarity) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(threshold, TP, FP) at every cut between distinct scores, in increasing threshold order."""
     values, inverse = np.unique(scores, return_inverse=True)
@@ -144,7 +157,7 @@ def fit_threshold(
     thresholds, tp, fp = _cuts(scores, positive, polarity)
     if objective == "fpr":
         # A tiny tolerance so that a target equal to k/n admits k false positives.
-        rate = np.array([wilson(int(f), n_neg, CONFIDENCE)[1] for f in fp]) if conservative else fp / n_neg
+        rate = wilson_upper(fp, n_neg) if conservative else fp / n_neg
         feasible = rate <= target_fpr + 1e-12
         # Most TP among the feasible cuts, then fewest FP; lexsort's last key is the primary one.
         # Nothing feasible (conservative, with too few negatives for any cut's bound to reach the
@@ -246,3 +259,42 @@ def operating_point(
 ) -> Operating:
     """Counts, precision, recall, FPR and F1 with 95% intervals at `threshold`."""
     return Operating.of(threshold, triggers(scores, threshold, polarity), positive, seed=seed)
+
+
+def out_of_bag(
+    scores: np.ndarray,
+    positive: np.ndarray,
+    fit: Callable[[np.ndarray, np.ndarray], float],
+    polarity: Polarity,
+    *,
+    resamples: int = 200,
+    seed: int = 0,
+    confidence: float = CONFIDENCE,
+) -> dict[str, Interval]:
+    """What the fitting procedure gives on examples it did not see: refit on each bootstrap
+    resample, count FPR and recall on the examples left out of it. The median and percentile
+    interval over resamples estimate the new threshold's FPR and recall on unseen data drawn like
+    these examples, selection included (the figures at the fitted threshold are optimistic)."""
+    scores, positive = np.asarray(scores, dtype=float), np.asarray(positive, dtype=bool)
+    rng = np.random.default_rng(seed)
+    fpr, recall = [], []
+    for _ in range(resamples):
+        idx = rng.integers(0, len(scores), size=len(scores))
+        left_out = np.ones(len(scores), dtype=bool)
+        left_out[idx] = False
+        sample = positive[idx]
+        if sample.all() or not sample.any() or positive[left_out].all() or not positive[left_out].any():
+            continue  # a resample, or what it leaves out, without both classes says nothing
+        threshold = fit(scores[idx], sample)
+        c = Confusion.of(triggers(scores[left_out], threshold, polarity), positive[left_out])
+        fpr.append(c.fpr)
+        recall.append(c.recall)
+    alpha = 1 - confidence
+
+    def summary(values: list[float]) -> Interval:
+        if not values:
+            return Interval(math.nan, math.nan, math.nan)
+        low, mid, high = np.quantile(values, [alpha / 2, 0.5, 1 - alpha / 2])
+        return Interval(float(mid), float(low), float(high))
+
+    return {"fpr": summary(fpr), "recall": summary(recall)}
