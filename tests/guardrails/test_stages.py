@@ -37,7 +37,7 @@ class _Answer(Stage):
 
 
 def test_registry_covers_every_check_kind_and_rejects_unknown():
-    assert sorted(CHECKS) == ["attack", "groundedness", "injection", "json_schema", "max_size", "pii"]
+    assert sorted(CHECKS) == ["attack", "groundedness", "injection", "json_schema", "max_size", "pii", "safety"]
     with pytest.raises(ConfigError, match="unknown guardrail check 'nope'; valid: attack, groundedness, injection"):
         check_registry().resolve("nope")
 

@@ -344,8 +344,22 @@ class GroundednessCheck(_Check):
     threshold: float = Field(0.5, ge=0, le=1)
 
 
+class SafetyCheck(_Check):
+    """Toxic and harmful content in answers and tool output: a logistic head on the pipeline's
+    embedder, by default with a toxicity model's score as one more feature. `mask` removes the
+    offending sentences (a refusal when nothing is left)."""
+
+    check: Literal["safety"]
+    action: Action = "block"
+    threshold: float | None = Field(
+        None, gt=0, lt=1, description="trigger at score >= threshold; default: the head's own, fitted on its train split"
+    )
+    toxicity: bool = Field(True, description="feed the toxicity model's score to the head (a learned combination)")
+    weights: str | None = Field(None, description="a head .npz from benchmarks/train_safety.py; default: the shipped one")
+
+
 GuardCheck = Annotated[
-    MaxSizeCheck | InjectionCheck | AttackCheck | PiiCheck | JsonSchemaCheck | GroundednessCheck,
+    MaxSizeCheck | InjectionCheck | AttackCheck | PiiCheck | JsonSchemaCheck | GroundednessCheck | SafetyCheck,
     Field(discriminator="check"),
 ]
 

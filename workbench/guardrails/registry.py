@@ -14,6 +14,7 @@ CHECKS: dict[str, str] = {
     "pii": "workbench.guardrails.pii:PiiGuard",
     "json_schema": "workbench.guardrails.json_schema:JsonSchemaGuard",
     "groundedness": "workbench.guardrails.groundedness:GroundednessGuard",
+    "safety": "workbench.guardrails.safety:SafetyGuard",
 }
 
 
