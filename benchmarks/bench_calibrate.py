@@ -108,7 +108,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     from workbench._calibrate_checks import threshold_bounds
     from workbench.core.schema import AttackCheck
-    from workbench.evaluation.calibration import fit_threshold, operating_point
+    from workbench.evaluation.calibration import fit_threshold, operating_point, out_of_bag
 
     os.chdir(ROOT)
     rows = {"train": _rows(GUARD / "train.jsonl", args.limit), "test": _rows(GUARD / "test.jsonl", args.limit)}
@@ -117,34 +117,34 @@ def main() -> None:
     positive = {k: np.array([r["label"] == "attack" for r in v]) for k, v in rows.items()}
     bounds = threshold_bounds(AttackCheck(check="attack"))
 
+    def refit(s: np.ndarray, p: np.ndarray, **objective: object) -> float:
+        return fit_threshold(s, p, polarity="above", bounds=bounds, **objective)  # type: ignore[arg-type]
+
     def fit(split: str, mask: np.ndarray | None = None, **objective: object) -> float:
         s, p = (scores[split], positive[split]) if mask is None else (scores[split][mask], positive[split][mask])
-        return fit_threshold(s, p, polarity="above", bounds=bounds, **objective)  # type: ignore[arg-type]
+        return refit(s, p, **objective)
 
     a, b = _halves(rows["test"], args.seed)
     every = np.ones(len(scores["train"]), dtype=bool)
     whole_test = np.ones(len(scores["test"]), dtype=bool)
     # (label, threshold, fitted on (split, mask), checked on (name, mask of the test split))
+    # (label, the fit's objective or None for the shipped threshold, fitted on, checked on)
+    half_a, half_b = ("test", a), ("test half B", b)
     runs = [
-        ("train, FPR ≤ 1%", fit("train", target_fpr=0.01), ("train", every), ("test", whole_test)),
-        ("train, FPR ≤ 5%", fit("train", target_fpr=0.05), ("train", every), ("test", whole_test)),
-        ("train, best F1", fit("train", objective="f1"), ("train", every), ("test", whole_test)),
+        ("train, FPR ≤ 1%", {"target_fpr": 0.01}, ("train", every), ("test", whole_test)),
+        ("train, FPR ≤ 5%", {"target_fpr": 0.05}, ("train", every), ("test", whole_test)),
+        ("train, best F1", {"objective": "f1"}, ("train", every), ("test", whole_test)),
         (
             "train, FPR upper bound ≤ 1%",
-            fit("train", target_fpr=0.01, conservative=True),
+            {"target_fpr": 0.01, "conservative": True},
             ("train", every),
             ("test", whole_test),
         ),
-        ("shipped (head's own)", shipped, ("train", every), ("test", whole_test)),
-        ("test half A, FPR ≤ 1%", fit("test", a, target_fpr=0.01), ("test", a), ("test half B", b)),
-        (
-            "test half A, FPR upper bound ≤ 1%",
-            fit("test", a, target_fpr=0.01, conservative=True),
-            ("test", a),
-            ("test half B", b),
-        ),
-        ("test half A, best F1", fit("test", a, objective="f1"), ("test", a), ("test half B", b)),
-        ("shipped, on half B", shipped, ("test", a), ("test half B", b)),
+        ("shipped (head's own)", None, ("train", every), ("test", whole_test)),
+        ("test half A, FPR ≤ 1%", {"target_fpr": 0.01}, half_a, half_b),
+        ("test half A, FPR upper bound ≤ 1%", {"target_fpr": 0.01, "conservative": True}, half_a, half_b),
+        ("test half A, best F1", {"objective": "f1"}, half_a, half_b),
+        ("shipped, on half B", None, half_a, half_b),
     ]
     print(
         f"date {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {platform.machine()}, {os.cpu_count()} CPUs, "
@@ -153,16 +153,22 @@ def main() -> None:
         f"{int(b.sum())}; scoring {scoring_s:.0f} s{' (cached)' if not scoring_s else ''}"
     )
     print()
-    columns = ["threshold", "value", "FPR where fitted", "held-out set", "held-out FPR [95% CI]"]
-    columns += ["held-out recall [95% CI]", "held-out F1", "held-out TP/FP/TN/FN"]
+    columns = ["threshold", "value", "FPR where fitted", "out-of-bag FPR estimate", "held-out set"]
+    columns += ["held-out FPR [95% CI]", "held-out recall [95% CI]", "held-out F1", "held-out TP/FP/TN/FN"]
     print("| " + " | ".join(columns) + " |")
     print("|" + "---|" * len(columns))
-    for label, threshold, (fit_split, fit_mask), (held_name, held_mask) in runs:
-        fitted = operating_point(scores[fit_split][fit_mask], positive[fit_split][fit_mask], threshold, "above")
+    for label, objective, (fit_split, fit_mask), (held_name, held_mask) in runs:
+        fs, fp = scores[fit_split][fit_mask], positive[fit_split][fit_mask]
+        threshold = shipped if objective is None else fit(fit_split, fit_mask, **objective)
+        unseen = "—"
+        if objective is not None:
+            oob = out_of_bag(fs, fp, lambda s, p, o=objective: refit(s, p, **o), "above", seed=0)["fpr"]
+            unseen = f"{oob.value:.1%} [{oob.low:.1%}, {oob.high:.1%}]"
+        fitted = operating_point(fs, fp, threshold, "above")
         out = operating_point(scores["test"][held_mask], positive["test"][held_mask], threshold, "above")
         c = out.confusion
         print(
-            f"| {label} | {threshold:.4f} | {fitted.fpr.value:.2%} | {held_name} | {_pct(out.fpr)} "
+            f"| {label} | {threshold:.4f} | {fitted.fpr.value:.2%} | {unseen} | {held_name} | {_pct(out.fpr)} "
             f"| {_pct(out.recall)} | {out.f1.value:.3f} | {c.tp}/{c.fp}/{c.tn}/{c.fn} |"
         )
 
@@ -170,13 +176,24 @@ def main() -> None:
     start = time.perf_counter()
     header = ["fitted so that", "held-out FPR median [min, max]", "halves with held-out FPR ≤ 1%", "≤ 2%"]
     header += ["held-out recall median [min, max]", "threshold median [min, max]"]
+    header += ["out-of-bag FPR estimate, median", "held-out FPR inside the out-of-bag 95% range"]
     table = []
     for conservative in (False, True):
-        held_fpr, held_recall, thresholds = [], [], []
+        held_fpr, held_recall, thresholds, inside, oob_median = [], [], [], [], []
         for seed in range(args.splits):
             a, b = _halves(rows["test"], 1000 + seed)
             t = fit("test", a, target_fpr=0.01, conservative=conservative)
             point = operating_point(scores["test"][b], positive["test"][b], t, "above")
+            oob = out_of_bag(
+                scores["test"][a],
+                positive["test"][a],
+                lambda s, p, c=conservative: refit(s, p, target_fpr=0.01, conservative=c),
+                "above",
+                resamples=100,
+                seed=seed,
+            )["fpr"]
+            inside.append(oob.low <= point.fpr.value <= oob.high)
+            oob_median.append(oob.value)
             held_fpr.append(point.fpr.value)
             held_recall.append(point.recall.value)
             thresholds.append(t)
@@ -189,6 +206,8 @@ def main() -> None:
                 f"{np.mean(fpr <= 0.02):.0%}",
                 f"{np.median(recall):.1%} [{recall.min():.1%}, {recall.max():.1%}]",
                 f"{np.median(thresholds):.3f} [{min(thresholds):.3f}, {max(thresholds):.3f}]",
+                f"{np.median(oob_median):.2%}",
+                f"{np.mean(inside):.0%}",
             ]
         )
     fit_ms = (time.perf_counter() - start) * 1000 / max(2 * args.splits, 1)
@@ -199,7 +218,7 @@ def main() -> None:
     print("|" + "---|" * len(header))
     for cells in table:
         print("| " + " | ".join(cells) + " |")
-    print(f"\none fit and its figures: {fit_ms:.1f} ms")
+    print(f"\none fit, its figures and a 100-resample out-of-bag estimate: {fit_ms:.0f} ms")
 
 
 def router(seed: int) -> None:
