@@ -119,3 +119,23 @@ def test_reply_routes_and_selection_models_are_validated(tmp_path: Path, corpus:
         path.write_text(yaml.safe_dump(data))
         with pytest.raises(ConfigError, match=message):
             load_yaml(PipelineConfig, path)
+
+
+def test_a_tool_route_selects_the_model_that_writes_the_arguments(tmp_path: Path, corpus: Path) -> None:
+    from workbench.testing.models import ScriptedModel
+
+    models = MODELS | {"cheap_args": {"provider": "extractive"}, "dear_args": {"provider": "extractive"}}
+    card = {"models": {"cheap_args": {"p95_ms": 50}, "dear_args": {"p95_ms": 900}}}
+    (tmp_path / "card.yaml").write_text(yaml.safe_dump(card))
+    selection = {"policy": "latency_budget", "models": ["dear_args", "cheap_args"], "card": "card.yaml", "p95_ms": 100}
+    calc = {"utterances": ["compute 12 times 7"], "tool": {"tool": "calculator"}, "selection": selection}
+    routing = {"default": "general", "threshold": 0.5, "routes": {"general": {}, "calc": calc}}
+    path = write_config(tmp_path, corpus, models=models, routing=routing, guardrails={})
+    cheap, dear = ScriptedModel(['{"expression": "12 * 7"}']), ScriptedModel([])
+    overrides = {"cheap_args": cheap, "dear_args": dear}
+    with Workbench.from_yaml(path, embedder=HashingEmbedder(256), models=overrides, root=tmp_path, cache=None) as wb:
+        state = wb.ask("compute 12 times 7")
+    assert state.route == "calc" and state.answer == "84"
+    assert state.model_choice is not None and state.model_choice.model == "cheap_args"
+    assert "p95 <= 100 ms" in state.model_choice.reason
+    assert len(cheap.requests) == 1 and dear.requests == []
