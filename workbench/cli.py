@@ -51,6 +51,7 @@ def _state_json(state: Any) -> dict[str, Any]:
         "models": [c.endpoint for c in state.calls],
         "fallback_used": state.fallback_used,
         "tool_calls": [c.model_dump(mode="json") for c in state.tool_calls],
+        "model_choice": state.model_choice.model_dump(mode="json") if state.model_choice else None,
     }
 
 

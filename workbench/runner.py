@@ -120,6 +120,9 @@ def question_row(
         "guards_triggered": sorted({v.check for v in state.verdicts if v.triggered}),
         "verdicts": json.dumps([v.model_dump(mode="json") for v in state.verdicts]),
     }
+    if state.model_choice is not None:  # columns only where a route selects: other runs keep theirs
+        row |= {"model_choice": state.model_choice.model, "choice_reason": state.model_choice.reason}
+        row["complexity"] = state.model_choice.complexity
     if state.tool_calls:  # a column only where a tool ran: other runs keep their columns
         row["tool_calls"] = json.dumps([c.model_dump(mode="json") for c in state.tool_calls])
     row["cached_stages"] = sum(t.cached for t in state.timings)

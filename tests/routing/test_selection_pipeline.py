@@ -139,3 +139,25 @@ def test_a_tool_route_selects_the_model_that_writes_the_arguments(tmp_path: Path
     assert state.model_choice is not None and state.model_choice.model == "cheap_args"
     assert "p95 <= 100 ms" in state.model_choice.reason
     assert len(cheap.requests) == 1 and dear.requests == []
+
+
+async def test_the_choice_reaches_run_rows_and_served_responses(tmp_path: Path, small_dataset: Path) -> None:
+    from tests.serve.conftest import serving
+    from workbench.serve.app import create_app
+    from workbench.serve.service import ServedPipeline
+
+    selection = {"policy": "complexity", "models": ["weak", "strong"], "complexity": COMPLEXITY}
+    wb = _workbench(tmp_path, small_dataset / "corpus.jsonl", MemoryStageCache(), {"selection": selection})
+    frame = wb.run(small_dataset, limit=6, log=False).frame
+    answered = frame[frame["route"] == "general"]
+    assert len(answered) > 0 and set(answered["model_choice"]) <= {"weak", "strong"}
+    long_questions = answered["question"].str.split().str.len() >= 8
+    assert (answered.loc[long_questions, "model_choice"] == "strong").all()
+    assert (answered.loc[~long_questions, "model_choice"] == "weak").all()
+    assert answered["choice_reason"].str.len().gt(0).all() and answered["complexity"].notna().all()
+    served = ServedPipeline.from_workbench(wb, log_dir=tmp_path / "requests", close_session=True)
+    async with serving(create_app(served)) as client:
+        reply = await client.post("/v1/ask", json={"question": LONG})
+    assert reply.status_code == 200, reply.text
+    choice = reply.json()["model_choice"]
+    assert choice["model"] == "strong" and choice["policy"] == "complexity" and choice["complexity"] >= 0.5

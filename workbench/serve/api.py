@@ -68,6 +68,15 @@ class ToolCallView(BaseModel):
     seconds: float = 0.0
 
 
+class ModelChoiceView(BaseModel):
+    """Which candidate a route's selection policy picked, and why."""
+
+    model: str
+    policy: str
+    reason: str
+    complexity: float | None = None
+
+
 class RequestView(BaseModel):
     """What the pipeline did for one request."""
 
@@ -84,6 +93,9 @@ class RequestView(BaseModel):
     fallback_used: bool = False
     abstained: bool = False
     tool_calls: list[ToolCallView] = Field(default_factory=list, description="tools a tool route called, in order")
+    model_choice: ModelChoiceView | None = Field(
+        None, description="the model a route's selection policy picked, and why"
+    )
     bundle_digest: str = ""
 
     @classmethod
@@ -128,6 +140,7 @@ def view_fields(state: RequestState, digest: str) -> dict[str, Any]:
         "fallback_used": state.fallback_used,
         "abstained": state.abstained,
         "tool_calls": [ToolCallView(**c.model_dump()) for c in state.tool_calls],
+        "model_choice": ModelChoiceView(**state.model_choice.model_dump()) if state.model_choice else None,
         "bundle_digest": digest,
     }
 
