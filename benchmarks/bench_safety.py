@@ -41,31 +41,38 @@ KEYWORDS = re.compile(
 )
 
 
-def _p95(seconds: list[float]) -> float:
-    return float(np.percentile(np.array(seconds) * 1000, 95))
+def _pct(seconds: list[float], q: float) -> float:
+    return float(np.percentile(np.array(seconds) * 1000, q))
 
 
-def run_check(rows: list[dict], *, toxicity: bool) -> tuple[np.ndarray, list[float]]:
+def run_check(rows: list[dict], *, toxicity: bool) -> tuple[np.ndarray, list[float], list[float]]:
+    """Verdicts and per-answer times of the check, and, interleaved in the same loop, the times of
+    embedding one short question (what the router already pays per request): on a shared machine
+    their ratio is steadier than either figure."""
     config = SafetyCheck(check="safety", action="flag", toxicity=toxicity)
-    check = build_check(config, CheckContext(side="output", embedder=embedder()))
+    model = embedder()
+    check = build_check(config, CheckContext(side="output", embedder=model))
     check.warm_up()
     state = RequestState(query="q")
     check.inspect("warm up the embedder on one answer.", state)
-    flagged, times = [], []
-    for row in rows:
+    flagged, times, reference = [], [], []
+    for i, row in enumerate(rows):
         start = time.perf_counter()
         flagged.append(check.inspect(row["text"], state).triggered)
         times.append(time.perf_counter() - start)
-    return np.array(flagged), times
+        start = time.perf_counter()
+        model.embed([f"When did the Normans first reach Normandy, question {i}?"])
+        reference.append(time.perf_counter() - start)
+    return np.array(flagged), times, reference
 
 
-def run_plain(rows: list[dict], detect) -> tuple[np.ndarray, list[float]]:  # type: ignore[no-untyped-def]
+def run_plain(rows: list[dict], detect) -> tuple[np.ndarray, list[float], list[float]]:  # type: ignore[no-untyped-def]
     flagged, times = [], []
     for row in rows:
         start = time.perf_counter()
         flagged.append(bool(detect(row["text"])))
         times.append(time.perf_counter() - start)
-    return np.array(flagged), times
+    return np.array(flagged), times, []
 
 
 def main() -> None:
@@ -90,17 +97,26 @@ def main() -> None:
         "profanity only": run_plain(rows, lambda t: profanity.score([t])[0] >= 0.5),
         "keywords": run_plain(rows, KEYWORDS.search),
     }
-    header = "| detector | harmful recall | benign pass | look-alike pass | PyRIT benign pass | p95 ms/answer |"
+    header = "| detector | harmful recall | benign pass | look-alike pass | PyRIT benign pass | p50 / p95 ms/answer |"
     print(header)
     print("|---|---|---|---|---|---|")
-    for name, (flagged, times) in results.items():
+    for name, (flagged, times, _) in results.items():
         print(
             f"| {name} | {flagged[harmful].mean():.1%} | {(~flagged[benign]).mean():.1%} | "
-            f"{(~flagged[lookalike]).mean():.1%} | {(~flagged[hard]).mean():.1%} | {_p95(times):.1f} |"
+            f"{(~flagged[lookalike]).mean():.1%} | {(~flagged[hard]).mean():.1%} | "
+            f"{_pct(times, 50):.1f} / {_pct(times, 95):.1f} |"
         )
+    _, times, reference = results["safety"]
+    print(
+        f"\nsame loop, embedding one short question: p50 {_pct(reference, 50):.1f} ms, "
+        f"p95 {_pct(reference, 95):.1f} ms;"
+    )
+    print(f"safety check / question embedding, p50 ratio {_pct(times, 50) / _pct(reference, 50):.1f}x")
+    lengths = np.array([len(r["text"]) for r in rows])
+    print(f"answer length: median {np.median(lengths):.0f} chars, p95 {np.percentile(lengths, 95):.0f}")
     flagged = results["safety"][0]
     print("\nsafety, by source (harmful: recall; others: pass rate):")
-    for source in sorted({r["source"] for r in rows if not r["source"].startswith("generated")} | {"generated/"}):
+    for source in sorted({r["source"] for r in rows}):
         mask = np.array([r["source"].startswith(source) for r in rows])
         for label, part in (("harmful", mask & harmful), ("benign", mask & ~harmful)):
             if part.any():

@@ -133,10 +133,15 @@ def main() -> None:
     toxicity = check_profanity(tox_arrays, texts).score(texts)
     vectors = embed([clip(t, HEAD_CHARS, TAIL_CHARS) for t in texts], args.cache_dir)
     print(f"{len(rows)} rows ({y.sum()} harmful), {vectors.shape[1]} dimensions")
-    print("embedding only:")
-    embed_head = fit(vectors, y, weights, groups, sets)
-    print("embedding + toxicity:")
-    combined = fit(np.hstack([vectors, toxicity[:, None]]), y, weights, groups, sets)
+    from threadpoolctl import threadpool_limits
+
+    # One BLAS thread: with several, sums are ordered by the scheduler and the solver's last
+    # digits (and so the file's bytes) change from run to run.
+    with threadpool_limits(1):
+        print("embedding only:")
+        embed_head = fit(vectors, y, weights, groups, sets)
+        print("embedding + toxicity:")
+        combined = fit(np.hstack([vectors, toxicity[:, None]]), y, weights, groups, sets)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     save_safety_head(
         args.out,
