@@ -14,74 +14,43 @@ the answer, and what is left would be pieces of it), the answer becomes `SAFE_RE
 
 from __future__ import annotations
 
-import hashlib
-import threading
 from pathlib import Path
 
 import numpy as np
 
-from workbench.core.errors import ConfigError
 from workbench.core.schema import SafetyCheck
 from workbench.core.state import RequestState
 from workbench.core.text import split_sentences
-from workbench.guardrails._attack_head import clip
+from workbench.guardrails._attack_head import Head, clip
+from workbench.guardrails._head_check import EmbeddingHeadCheck
 from workbench.guardrails._safety_head import SafetyHead, load_safety_head, shipped_path
-from workbench.guardrails.base import CheckContext, CheckResult, GuardCheck
+from workbench.guardrails.base import CheckResult
 
 __all__ = ["SAFE_REFUSAL", "SafetyGuard"]
 
 SAFE_REFUSAL = "I can't help with that."
 
 
-class SafetyGuard(GuardCheck):
+class SafetyGuard(EmbeddingHeadCheck):
     """Triggers at `score >= threshold`; the head and its default threshold load on first use."""
 
     name = "safety"
+    what = "safety head"
     sides = frozenset({"output"})
     config: SafetyCheck
 
-    def __init__(self, config: SafetyCheck, context: CheckContext | None = None) -> None:
-        super().__init__(config, context)
-        self._model: SafetyHead | None = None
-        self._lock = threading.Lock()
+    def load(self) -> SafetyHead:
+        return load_safety_head(self.config.weights, toxicity=self.config.toxicity)
 
-    def validate_for(self, side: str) -> None:
-        super().validate_for(side)
-        if self.context.embedder is None:
-            raise ConfigError("guardrail check 'safety' needs an embedder; build its stage with one")
+    def shipped(self) -> Path:
+        return shipped_path()
+
+    def head_of(self, loaded: SafetyHead) -> Head:
+        return loaded.head
 
     @property
     def model(self) -> SafetyHead:
-        if self._model is None:
-            with self._lock:
-                if self._model is None:
-                    model = load_safety_head(self.config.weights, toxicity=self.config.toxicity)
-                    embedder = self.context.embedder
-                    if embedder is not None and embedder.dim != model.head.dim:
-                        raise ConfigError(
-                            f"the safety head was trained on {model.head.embedder} ({model.head.dim} dimensions); "
-                            f"the pipeline's embedder has {embedder.dim}"
-                        )
-                    self._model = model
-        return self._model
-
-    def fingerprint(self) -> str:
-        """The weights file's digest: a retrained head must not reuse cached verdicts."""
-        path = Path(self.config.weights) if self.config.weights is not None else shipped_path()
-        try:
-            return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-        except OSError as exc:
-            raise ConfigError(f"safety head not found: {path}") from exc
-
-    @property
-    def threshold(self) -> float:
-        return self.config.threshold if self.config.threshold is not None else self.model.head.threshold
-
-    def warm_up(self) -> None:
-        _ = self.model
-        warm = getattr(self.context.embedder, "warm_up", None)
-        if warm is not None:
-            warm()
+        return self.loaded  # type: ignore[no-any-return]
 
     def scores(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """(P(unsafe), toxicity) for each of `texts`, embedded in one batch."""
