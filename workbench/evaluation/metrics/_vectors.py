@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from workbench.core.claims import cosine
 from workbench.core.protocols import Embedder
 
 __all__ = ["VectorCache", "as_vectors", "cosine"]
@@ -93,13 +94,6 @@ class VectorCache:
         for text, vector in zip(batch, vectors, strict=True):
             self._put(text, vector)
             self._pending.pop(text).set_result(self._vectors[text])
-
-
-def cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Cosine similarity of every row of `a` with every row of `b`."""
-    a = a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
-    b = b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-12)
-    return a @ b.T
 
 
 def as_vectors(embedder: Embedder | VectorCache) -> VectorCache:
