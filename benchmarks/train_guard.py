@@ -41,16 +41,18 @@ def read(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def embedder():  # type: ignore[no-untyped-def]
+def embedder(backend: str = "torch"):  # type: ignore[no-untyped-def]
     from workbench.models.embedder import SentenceTransformerEmbedder
 
     config = load_yaml(PipelineConfig, REPO / "experiments" / "quickstart.yaml")
-    return SentenceTransformerEmbedder(config.embedder, query_cache_size=0)
+    # torch's and onnx's vectors differ by ~1e-7, enough to change the saved float32 weights: each
+    # script names the backend its shipped head was trained on, so it reproduces it exactly.
+    return SentenceTransformerEmbedder(config.embedder.model_copy(update={"backend": backend}), query_cache_size=0)
 
 
-def embed(texts: list[str], cache_dir: Path) -> np.ndarray:
+def embed(texts: list[str], cache_dir: Path, backend: str = "torch") -> np.ndarray:
     """Vectors of `texts`, cached on disk per text and embedder (a re-run encodes only new texts)."""
-    model = embedder()
+    model = embedder(backend)
     cached = cache_dir / f"guard-embeddings-{model.fingerprint}.npz"
     known: dict[str, np.ndarray] = {}
     if cached.exists():
@@ -72,7 +74,8 @@ def features(rows: list[dict], cache_dir: Path) -> tuple[np.ndarray, np.ndarray]
     return vectors, heuristic
 
 
-def fit(x: np.ndarray, y: np.ndarray, weights: np.ndarray, groups: np.ndarray, lookalike: np.ndarray) -> dict:
+def select_c(x: np.ndarray, y: np.ndarray, weights: np.ndarray, groups: np.ndarray) -> tuple[float, np.ndarray]:
+    """(the C of `CS` with the lowest grouped 5-fold log loss, its out-of-fold scores)."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import log_loss
     from sklearn.model_selection import GroupKFold
@@ -89,7 +92,19 @@ def fit(x: np.ndarray, y: np.ndarray, weights: np.ndarray, groups: np.ndarray, l
         if best is None or loss < best[0]:
             best = (loss, c, oof)
     assert best is not None
-    _, c, oof = best
+    return best[1], best[2]
+
+
+def final_head(x: np.ndarray, y: np.ndarray, weights: np.ndarray, c: float, threshold: float) -> dict:
+    """The head refitted on every row with the chosen C, and its threshold."""
+    from sklearn.linear_model import LogisticRegression
+
+    model = LogisticRegression(C=c, max_iter=2000).fit(x, y, sample_weight=weights)
+    return {"coef": model.coef_[0], "intercept": model.intercept_[0], "threshold": threshold}
+
+
+def fit(x: np.ndarray, y: np.ndarray, weights: np.ndarray, groups: np.ndarray, lookalike: np.ndarray) -> dict:
+    c, oof = select_c(x, y, weights, groups)
     benign = oof[y == 0]
     threshold = max(np.quantile(benign, BENIGN_PASS), np.quantile(oof[lookalike], LOOKALIKE_PASS))
     threshold = float(min(max(threshold, 0.05), 0.95))
@@ -97,8 +112,7 @@ def fit(x: np.ndarray, y: np.ndarray, weights: np.ndarray, groups: np.ndarray, l
     passed, looks = (benign < threshold).mean(), (oof[lookalike] < threshold).mean()
     print(f"  chose C={c}, threshold {threshold:.3f}: out-of-fold recall {recall:.3f}, ", end="")
     print(f"benign pass {passed:.3f}, look-alike pass {looks:.3f}")
-    model = LogisticRegression(C=c, max_iter=2000).fit(x, y, sample_weight=weights)
-    return {"coef": model.coef_[0], "intercept": model.intercept_[0], "threshold": threshold}
+    return final_head(x, y, weights, c, threshold)
 
 
 def write_head(out: Path, dim: int, embed_head: dict, combined: dict) -> None:

@@ -26,7 +26,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
-from train_guard import CS, EMBEDDER, SEED, embed, read  # noqa: E402
+from train_guard import EMBEDDER, embed, final_head, read, select_c  # noqa: E402
 
 from workbench.guardrails._attack_head import clip  # noqa: E402
 from workbench.guardrails._safety_head import (  # noqa: E402
@@ -45,23 +45,7 @@ def fit(x: np.ndarray, y: np.ndarray, weights: np.ndarray, groups: np.ndarray, s
     """The head with the best C by grouped cross-validation, and its threshold from the out-of-fold
     scores: the lowest passing `BENIGN_PASS` of `sets["benign"]` and `LOOKALIKE_PASS` of
     `sets["lookalike"]`."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.metrics import log_loss
-    from sklearn.model_selection import GroupKFold
-
-    folds = list(GroupKFold(n_splits=5, shuffle=True, random_state=SEED).split(x, y, groups))
-    best: tuple[float, float, np.ndarray] | None = None
-    for c in CS:
-        oof = np.zeros(len(y))
-        for train, held in folds:
-            model = LogisticRegression(C=c, max_iter=2000).fit(x[train], y[train], sample_weight=weights[train])
-            oof[held] = model.predict_proba(x[held])[:, 1]
-        loss = log_loss(y, oof, sample_weight=weights)
-        print(f"  C={c:<5} out-of-fold log loss {loss:.4f}")
-        if best is None or loss < best[0]:
-            best = (loss, c, oof)
-    assert best is not None
-    _, c, oof = best
+    c, oof = select_c(x, y, weights, groups)
     benign, looks = oof[sets["benign"]], oof[sets["lookalike"]]
     threshold = max(np.quantile(benign, BENIGN_PASS), np.quantile(looks, LOOKALIKE_PASS))
     threshold = float(min(max(threshold, 0.05), 0.95))
@@ -71,8 +55,7 @@ def fit(x: np.ndarray, y: np.ndarray, weights: np.ndarray, groups: np.ndarray, s
     print(
         f"{(benign < threshold).mean():.3f}, look-alike pass {(looks < threshold).mean():.3f}, PyRIT benign {hard:.3f}"
     )
-    model = LogisticRegression(C=c, max_iter=2000).fit(x, y, sample_weight=weights)
-    return {"coef": model.coef_[0], "intercept": model.intercept_[0], "threshold": threshold}
+    return final_head(x, y, weights, c, threshold)
 
 
 def profanity_arrays() -> dict[str, np.ndarray]:
@@ -131,7 +114,8 @@ def main() -> None:
     weights = np.where(y == 1, 0.5 / y.mean(), 0.5 / (1 - y.mean())) * np.where(lookalike, LOOKALIKE_WEIGHT, 1.0)
     tox_arrays = profanity_arrays()
     toxicity = check_profanity(tox_arrays, texts).score(texts)
-    vectors = embed([clip(t, HEAD_CHARS, TAIL_CHARS) for t in texts], args.cache_dir)
+    # The shipped safety head was trained on the quickstart's onnx vectors (the attack head on torch's).
+    vectors = embed([clip(t, HEAD_CHARS, TAIL_CHARS) for t in texts], args.cache_dir, backend="onnx")
     print(f"{len(rows)} rows ({y.sum()} harmful), {vectors.shape[1]} dimensions")
     from threadpoolctl import threadpool_limits
 
