@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from workbench.evaluation.calibration import Bounds, Polarity
 
 if TYPE_CHECKING:
-    from workbench._calibrate_labels import LabelledExample
+    from workbench._calibrate_types import LabelledExample
     from workbench.core.protocols import Embedder
     from workbench.core.schema import PipelineConfig
 

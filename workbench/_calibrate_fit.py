@@ -15,8 +15,7 @@ from workbench.evaluation.calibration import CONFIDENCE, fit_threshold, operatin
 from workbench.evaluation.calibration_routes import SIMILARITY, fit_route_threshold, route_operating_point
 
 if TYPE_CHECKING:
-    from workbench._calibrate_labels import LabelledExample
-    from workbench.calibrate_command import Settings
+    from workbench._calibrate_types import LabelledExample, Settings
     from workbench.core.protocols import Embedder
     from workbench.core.schema import PipelineConfig
 

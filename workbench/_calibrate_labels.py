@@ -17,30 +17,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from workbench._calibrate_checks import CALIBRATIONS, label_keys
+from workbench._calibrate_types import LabelledExample
 from workbench.core.dataset import json_objects, read_lines
 from workbench.core.errors import DatasetError
 
 _FIELDS = ("id", "text", "question", "answer", "contexts", "route")
 # The keys an example needs for each label (checks sharing a label read the same kind of text).
 REQUIRED: dict[str, tuple[str, ...]] = {c.label: c.required for c in CALIBRATIONS.values()}
-
-
-@dataclass(frozen=True)
-class LabelledExample:
-    """One line of a labels file: the text(s) and the labels it carries."""
-
-    id: Any
-    text: str | None = None
-    question: str | None = None
-    answer: str | None = None
-    contexts: list[str] | None = None
-    route: str | None = None
-    labels: dict[str, bool] = field(default_factory=dict)
 
 
 def _string(row: dict[str, Any], key: str, where: str) -> str | None:

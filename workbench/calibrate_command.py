@@ -24,10 +24,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from workbench._calibrate_types import Settings
 from workbench.core.errors import ConfigError
 
 if TYPE_CHECKING:
-    from workbench._calibrate_labels import LabelledExample
+    from workbench._calibrate_types import LabelledExample
     from workbench.core.protocols import Embedder
     from workbench.core.schema import PipelineConfig
     from workbench.tracking import Tracker
@@ -64,27 +65,6 @@ def add_parser(sub: Any) -> None:
     cmd.add_argument("--no-log", action="store_true", help="do not log to MLflow")
     cmd.add_argument("--seed", type=int, default=0, help="of the F1 bootstrap")
     cmd.set_defaults(func=cmd_calibrate)
-
-
-@dataclass
-class Settings:
-    """What the fit aims at."""
-
-    objective: str = "fpr"  # "fpr" or "f1"
-    target_fpr: float = 0.01
-    conservative: bool = False
-    route_objective: str = "accuracy"
-    route_target: float = 0.05
-    min_examples: int = 10
-    seed: int = 0
-
-    def validate(self) -> Settings:
-        for name in ("target_fpr", "route_target"):
-            if not 0 <= getattr(self, name) < 1:
-                raise ConfigError(f"--{name.replace('_', '-')} must be a rate in [0, 1), got {getattr(self, name)}")
-        if self.min_examples < 1:
-            raise ConfigError("--min-examples must be at least 1")
-        return self
 
 
 @dataclass
