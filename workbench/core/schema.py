@@ -352,10 +352,15 @@ class SafetyCheck(_Check):
     check: Literal["safety"]
     action: Action = "block"
     threshold: float | None = Field(
-        None, gt=0, lt=1, description="trigger at score >= threshold; default: the head's own, fitted on its train split"
+        None,
+        gt=0,
+        lt=1,
+        description="trigger at score >= threshold; default: the head's own, fitted on its train split",
     )
     toxicity: bool = Field(True, description="feed the toxicity model's score to the head (a learned combination)")
-    weights: str | None = Field(None, description="a head .npz from benchmarks/train_safety.py; default: the shipped one")
+    weights: str | None = Field(
+        None, description="a head .npz from benchmarks/train_safety.py; default: the shipped one"
+    )
 
 
 GuardCheck = Annotated[
