@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -144,3 +145,36 @@ def test_a_burst_of_requests_is_one_write_and_flush_writes_everything(tmp_path: 
         request_log.close()
     assert writes == [1, 20]
     assert len(read_duckdb_rows(tmp_path)) == 21
+
+
+def test_model_choice_and_tool_calls_are_logged_and_old_files_gain_the_columns(tmp_path: Path) -> None:
+    from workbench.core.state import ModelChoice, RequestState, ToolCall
+    from workbench.serve import request_log
+
+    old = tmp_path / "old-server.duckdb"  # a file written before the columns existed
+    before = request_log._DDL.replace(",\n    model_choice VARCHAR,\n    tool_calls VARCHAR", "")
+    assert "model_choice" not in before
+    with duckdb.connect(str(old)) as con:
+        con.execute(before)
+    state = RequestState(
+        query="what is 6 times 7",
+        answer="42",
+        route="calc",
+        model_choice=ModelChoice(model="cheap", policy="latency_budget", reason="p95 <= 100 ms"),
+        tool_calls=(ToolCall(tool="calculator", arguments={"expression": "6 * 7"}, output="42"),),
+    )
+    log = RequestLog(tmp_path, mask=lambda text: text.replace(EMAIL, "<EMAIL_ADDRESS>"))
+    log.path = old
+    log.record(LogEntry(request_id="r1", endpoint="/v1/ask", status=200, question=None).with_state(state))
+    log.flush()
+    log.close()
+    with duckdb.connect(str(old), read_only=True) as con:
+        choice, calls = con.execute("SELECT model_choice, tool_calls FROM requests").fetchone()
+    assert json.loads(choice) == {
+        "model": "cheap",
+        "policy": "latency_budget",
+        "reason": "p95 <= 100 ms",
+        "complexity": None,
+    }
+    [call] = json.loads(calls)
+    assert call["tool"] == "calculator" and call["arguments"] == {"expression": "6 * 7"} and call["output"] == "42"

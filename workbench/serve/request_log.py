@@ -63,9 +63,13 @@ CREATE TABLE IF NOT EXISTS {TABLE} (
     latency_s DOUBLE,
     ttft_s DOUBLE,
     bundle_digest VARCHAR,
-    pid INTEGER
+    pid INTEGER,
+    model_choice VARCHAR,
+    tool_calls VARCHAR
 )
 """
+# Columns added after the first release: a file an older server wrote gains them on next write.
+_ADDED = ("model_choice VARCHAR", "tool_calls VARCHAR")
 
 
 @dataclass
@@ -97,6 +101,8 @@ class LogEntry:
     ttft_s: float | None = None
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC).replace(tzinfo=None))
     pid: int = field(default_factory=os.getpid)
+    model_choice: str | None = None  # JSON: the model a route's selection picked, and why
+    tool_calls: str = "[]"
 
     def with_state(self, state: RequestState, *, answer: bool = True) -> LogEntry:
         """This entry with what `state` holds: the masked query the pipeline saw, the answer,
@@ -114,6 +120,9 @@ class LogEntry:
         self.tokens_in, self.tokens_out, self.cost = state.tokens_in, state.tokens_out, state.cost
         self.models = [c.endpoint for c in state.calls]
         self.fallback_used = state.fallback_used
+        if state.model_choice is not None:
+            self.model_choice = state.model_choice.model_dump_json()
+        self.tool_calls = json.dumps([c.model_dump(mode="json") for c in state.tool_calls])
         return self
 
 
@@ -159,7 +168,7 @@ class RequestLog(BackgroundWriter[LogEntry]):
         rows = []
         for entry in batch:
             row = asdict(entry)
-            for name in ("question", "answer", "error"):
+            for name in ("question", "answer", "error", "tool_calls"):
                 row[name] = self._masked(row[name])
             rows.append([row[c] for c in COLUMNS])
         placeholders = ", ".join("?" for _ in COLUMNS)
@@ -168,6 +177,8 @@ class RequestLog(BackgroundWriter[LogEntry]):
         def write() -> None:
             with duckdb_transaction(self.path, "write the request log") as con:
                 con.execute(_DDL)
+                for column in _ADDED:
+                    con.execute(f"ALTER TABLE {TABLE} ADD COLUMN IF NOT EXISTS {column}")
                 con.executemany(sql, rows)
 
         try:
