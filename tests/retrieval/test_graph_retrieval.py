@@ -129,3 +129,33 @@ def test_pipeline_needs_the_graph_extracted_at_ingest() -> None:
     del data["ingestion"]["graph"]
     with pytest.raises(ConfigError, match=r"graph.yaml: .*retrieval.graph needs ingestion.graph"):
         validate_config(PipelineConfig, data, "graph.yaml")
+
+
+def test_a_route_can_turn_the_graph_on_for_itself_and_is_validated_whole() -> None:
+    import yaml
+
+    from workbench.core.schema import PipelineConfig
+
+    data = yaml.safe_load((REPO / "experiments" / "graph.yaml").read_text())
+    del data["retrieval"]["graph"]
+    data["routing"] = {
+        "default": "general",
+        "routes": {
+            "general": {},
+            "bridge": {"utterances": ["who led the place where"], "retrieval": {"graph": {"hops": 1}}},
+        },
+    }
+    config = validate_config(PipelineConfig, data, "graph.yaml")
+    assert config.route_retrieval("general") is config.retrieval and config.retrieval.graph is None
+    assert config.route_retrieval("bridge").graph == GraphRetrievalConfig(hops=1)
+    assert config.route_retrieval("bridge").model_dump(exclude={"graph"}) == config.retrieval.model_dump(
+        exclude={"graph"}
+    )
+    data["routing"]["routes"]["bridge"]["retrieval"]["mode"] = "bm25"
+    with pytest.raises(ConfigError, match=r"routing.routes.bridge.retrieval: .*fuses with hybrid search only") as err:
+        validate_config(PipelineConfig, data, "graph.yaml")
+    assert "\n" not in str(err.value)
+    data["routing"]["routes"]["bridge"]["retrieval"] = {"graph": {}}
+    del data["ingestion"]["graph"]
+    with pytest.raises(ConfigError, match=r"routing.routes.bridge.retrieval.graph needs ingestion.graph"):
+        validate_config(PipelineConfig, data, "graph.yaml")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from workbench.core.config import ConfigModel
 from workbench.core.redact import secret_keys
@@ -190,6 +190,9 @@ class RetrievalOverride(ConfigModel):
     top_k: int | None = Field(None, gt=0)
     candidates: int | None = Field(None, gt=0)
     bm25_weight: float | None = Field(None, ge=0, le=1)
+    graph: GraphRetrievalConfig | None = Field(
+        None, description="fuse the knowledge-graph retriever on this route (needs ingestion.graph)"
+    )
 
 
 class CalculatorTool(ConfigModel):
@@ -445,6 +448,14 @@ class PipelineConfig(ConfigModel):
             raise ValueError(
                 "retrieval.graph needs ingestion.graph (e.g. 'heuristic'): entities are extracted at ingest"
             )
+        for name in self.routing.routes:
+            where = f"routing.routes.{name}.retrieval"
+            try:
+                effective = self.route_retrieval(name)
+            except ValidationError as exc:
+                raise ValueError(f"{where}: {exc.errors()[0]['msg']}") from exc
+            if effective.graph is not None and self.ingestion.graph is None:
+                raise ValueError(f"{where}.graph needs ingestion.graph (e.g. 'heuristic')")
         return self
 
     def route_model(self, route: str) -> str:
@@ -454,5 +465,9 @@ class PipelineConfig(ConfigModel):
         return self.routing.routes[route].prompt or self.generation.prompt
 
     def route_retrieval(self, route: str) -> RetrievalConfig:
+        """The retrieval settings of `route`: the global ones with the route's overrides,
+        validated as a whole (a route cannot, say, fuse the graph with bm25 alone)."""
         override = self.routing.routes[route].retrieval.model_dump(exclude_none=True)
-        return self.retrieval.model_copy(update=override)
+        if not override:
+            return self.retrieval
+        return RetrievalConfig.model_validate(self.retrieval.model_dump() | override)
