@@ -8,6 +8,7 @@ with the threshold fitted on out-of-fold scores of the train split.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -67,16 +68,23 @@ def shipped_path() -> Path:
     return Path(str(resources.files("workbench.guardrails") / "data" / SHIPPED))
 
 
+def read_arrays(file: Path, keys: Iterable[str], what: str) -> dict[str, np.ndarray]:
+    """The arrays `keys` of a weights file, loaded with pickle off (a weights file cannot run
+    code); a missing file or array is a `ConfigError` naming `what`."""
+    try:
+        with np.load(file, allow_pickle=False) as data:
+            return {key: data[key] for key in keys}
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{what} not found: {file}") from exc
+    except (KeyError, ValueError, OSError) as exc:
+        article = "an" if what[0] in "aeiou" else "a"
+        raise ConfigError(f"{file} is not {article} {what} file ({exc})") from exc
+
+
 def load_head(path: str | Path | None, *, heuristics: bool) -> Head:
     """The combined (`heuristics=True`) or embedding-only head from `path` (default: shipped)."""
     file = Path(path) if path is not None else shipped_path()
-    try:
-        with np.load(file, allow_pickle=False) as data:
-            arrays = {key: data[key] for key in KEYS}
-    except FileNotFoundError as exc:
-        raise ConfigError(f"attack head not found: {file}") from exc
-    except (KeyError, ValueError, OSError) as exc:
-        raise ConfigError(f"{file} is not an attack head file ({exc})") from exc
+    arrays = read_arrays(file, KEYS, "attack head")
     if int(arrays["format_version"]) != FORMAT_VERSION:
         raise ConfigError(f"{file}: attack head format {int(arrays['format_version'])}, expected {FORMAT_VERSION}")
     kind = "combined" if heuristics else "embed"

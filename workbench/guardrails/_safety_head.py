@@ -25,8 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from workbench.core.errors import ConfigError
-from workbench.guardrails._attack_head import FORMAT_VERSION, KEYS, Head, load_head
+from workbench.guardrails._attack_head import FORMAT_VERSION, KEYS, Head, load_head, read_arrays
 
 __all__ = ["FORMAT_VERSION", "HEAD_KEYS", "PROFANITY_KEYS", "Profanity", "SafetyHead", "load_safety_head"]
 
@@ -79,13 +78,7 @@ def shipped_path() -> Path:
 def load_safety_head(path: str | Path | None, *, toxicity: bool) -> SafetyHead:
     """The combined (`toxicity=True`) or embedding-only head from `path` (default: shipped)."""
     file = Path(path) if path is not None else shipped_path()
-    try:
-        with np.load(file, allow_pickle=False) as data:
-            arrays = {key: data[key] for key in PROFANITY_KEYS}
-    except FileNotFoundError as exc:
-        raise ConfigError(f"safety head not found: {file}") from exc
-    except (KeyError, ValueError, OSError) as exc:
-        raise ConfigError(f"{file} is not a safety head file ({exc})") from exc
+    arrays = read_arrays(file, PROFANITY_KEYS, "safety head")
     profanity = Profanity(
         index={str(w): i for i, w in enumerate(arrays["tox_vocab"].tolist())},
         idf=np.asarray(arrays["tox_idf"], dtype=np.float64),
