@@ -115,23 +115,29 @@ def fit(x: np.ndarray, y: np.ndarray, weights: np.ndarray, groups: np.ndarray, l
     return final_head(x, y, weights, c, threshold)
 
 
+def head_arrays(
+    dim: int, embed_head: dict, combined: dict, head_chars: int = HEAD_CHARS, tail_chars: int = TAIL_CHARS
+) -> dict:
+    """Two heads from `fit` as the arrays `workbench.guardrails._attack_head` loads (the safety
+    head's file holds the same arrays, with its own clip, plus its toxicity model)."""
+    return {
+        "format_version": FORMAT_VERSION,
+        "embedder": EMBEDDER,
+        "dim": dim,
+        "head_chars": head_chars,
+        "tail_chars": tail_chars,
+        "coef_combined": np.asarray(combined["coef"], dtype=np.float32),
+        "intercept_combined": combined["intercept"],
+        "threshold_combined": combined["threshold"],
+        "coef_embed": np.asarray(embed_head["coef"], dtype=np.float32),
+        "intercept_embed": embed_head["intercept"],
+        "threshold_embed": embed_head["threshold"],
+    }
+
+
 def write_head(out: Path, dim: int, embed_head: dict, combined: dict) -> None:
-    """Save two heads from `fit` in the format `workbench.guardrails._attack_head` loads."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    save_head(
-        out,
-        format_version=FORMAT_VERSION,
-        embedder=EMBEDDER,
-        dim=dim,
-        head_chars=HEAD_CHARS,
-        tail_chars=TAIL_CHARS,
-        coef_combined=np.asarray(combined["coef"], dtype=np.float32),
-        intercept_combined=combined["intercept"],
-        threshold_combined=combined["threshold"],
-        coef_embed=np.asarray(embed_head["coef"], dtype=np.float32),
-        intercept_embed=embed_head["intercept"],
-        threshold_embed=embed_head["threshold"],
-    )
+    save_head(out, **head_arrays(dim, embed_head, combined))
 
 
 def main() -> None:

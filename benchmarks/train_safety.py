@@ -26,11 +26,10 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
-from train_guard import EMBEDDER, embed, final_head, read, select_c  # noqa: E402
+from train_guard import embed, final_head, head_arrays, read, select_c  # noqa: E402
 
 from workbench.guardrails._attack_head import clip  # noqa: E402
 from workbench.guardrails._safety_head import (  # noqa: E402
-    FORMAT_VERSION,
     Profanity,
     save_safety_head,
     shipped_path,
@@ -127,21 +126,8 @@ def main() -> None:
         print("embedding + toxicity:")
         combined = fit(np.hstack([vectors, toxicity[:, None]]), y, weights, groups, sets)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    save_safety_head(
-        args.out,
-        format_version=FORMAT_VERSION,
-        embedder=EMBEDDER,
-        dim=vectors.shape[1],
-        head_chars=HEAD_CHARS,
-        tail_chars=TAIL_CHARS,
-        coef_combined=np.asarray(combined["coef"], dtype=np.float32),
-        intercept_combined=combined["intercept"],
-        threshold_combined=combined["threshold"],
-        coef_embed=np.asarray(embed_head["coef"], dtype=np.float32),
-        intercept_embed=embed_head["intercept"],
-        threshold_embed=embed_head["threshold"],
-        **tox_arrays,
-    )
+    arrays = head_arrays(vectors.shape[1], embed_head, combined, HEAD_CHARS, TAIL_CHARS)
+    save_safety_head(args.out, **arrays, **tox_arrays)
     print(f"wrote {args.out} ({args.out.stat().st_size} bytes)")
 
 
